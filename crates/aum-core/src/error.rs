@@ -1,0 +1,61 @@
+use std::path::PathBuf;
+
+/// The error every public function of the workspace returns at the crate seams.
+///
+/// Crates keep their own, more specific error enums where that helps, and convert into this one
+/// so applications handle a single type. Each variant names what went wrong and where: a file,
+/// a tensor key, an expected and an actual shape.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O failure on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Audio that could not be decoded (unsupported codec, corrupt stream, no audio track ...).
+    #[error("{path}: {message}")]
+    Decode { path: PathBuf, message: String },
+    /// An argument or input outside what the operation accepts.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A tensor whose shape is not the one required.
+    #[error("tensor `{name}`: expected shape {expected}, got {actual}")]
+    Shape {
+        name: String,
+        expected: String,
+        actual: String,
+    },
+    /// A tensor missing from a checkpoint or a feature file.
+    #[error("missing tensor `{0}`")]
+    MissingTensor(String),
+    /// An error raised inside candle.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds a shape error from anything printable as a shape (`Shape`, `&[usize]` via Debug ...).
+    pub fn shape(
+        name: impl Into<String>,
+        expected: impl std::fmt::Debug,
+        actual: impl std::fmt::Debug,
+    ) -> Self {
+        Error::Shape {
+            name: name.into(),
+            expected: format!("{expected:?}"),
+            actual: format!("{actual:?}"),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

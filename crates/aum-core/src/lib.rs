@@ -1,0 +1,13 @@
+//! Shared vocabulary of the Audio Mamba workspace: the [`Waveform`] type, the workspace-wide
+//! [`Error`], and the three traits that let the feature, model and data crates compose without
+//! depending on each other.
+
+mod error;
+mod labels;
+mod traits;
+mod waveform;
+
+pub use error::{Error, Result};
+pub use labels::LabelSet;
+pub use traits::{AudioClassifier, AudioDataset, Example, FeatureExtractor};
+pub use waveform::Waveform;
