@@ -1,5 +1,4 @@
-//! Audio Mamba in Rust: the umbrella crate. It re-exports the workspace crates so examples and
-//! benches (and users who want everything) need one dependency.
+#![doc = include_str!("../README.md")]
 
 pub use aum_core as core;
 pub use aum_fbank as fbank;

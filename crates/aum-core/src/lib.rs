@@ -3,6 +3,7 @@
 //! depending on each other.
 
 mod error;
+pub mod io;
 mod labels;
 mod traits;
 mod waveform;

@@ -1,0 +1,296 @@
+//! Loading and saving Audio Mamba checkpoints by the official parameter names (AUM.md §3.2):
+//! PyTorch `.pth` zip pickles (a raw state_dict, `module.`-prefixed, or under a key such as
+//! `model`) and safetensors. The configuration is inferred from the tensors, or read from the
+//! metadata our own safetensors files carry; every missing, unexpected or mis-shaped tensor is an
+//! error that names it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use aum_core::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::{ClsPosition, Config, Variant};
+use crate::model::AudioMamba;
+
+/// Metadata keys of the safetensors files we write.
+const META_FAMILY: &str = "aum.family";
+const META_CONFIG: &str = "aum.config";
+const META_LABELS: &str = "aum.labels";
+
+/// A checkpoint's tensors (by upstream name, `module.` stripped), its configuration and labels.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub tensors: HashMap<String, Tensor>,
+    pub config: Config,
+    /// Class names, when the file carries them.
+    pub labels: Option<Vec<String>>,
+}
+
+impl Checkpoint {
+    /// Loads a `.pth` or `.safetensors` file (detected from its content) onto the CPU.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let (tensors, meta) = read_tensors(path)?;
+        let labels = match meta.get(META_LABELS) {
+            Some(json) => Some(serde_json::from_str(json).map_err(|e| {
+                Error::InvalidInput(format!("{}: bad `{META_LABELS}` metadata: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let config = match meta.get(META_CONFIG) {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                Error::InvalidInput(format!("{}: bad `{META_CONFIG}` metadata: {e}", path.display()))
+            })?,
+            None => infer_config(&tensors).map_err(|e| in_file(path, e))?,
+        };
+        let ckpt = Self::new(tensors, config, labels).map_err(|e| in_file(path, e))?;
+        Ok(ckpt)
+    }
+
+    /// Checks `tensors` against `config` (every key present, none extra, every shape right).
+    pub fn new(tensors: HashMap<String, Tensor>, config: Config, labels: Option<Vec<String>>) -> Result<Self> {
+        config.validate()?;
+        validate(&tensors, &config)?;
+        if let Some(l) = &labels {
+            if l.len() != config.num_classes {
+                return Err(Error::InvalidInput(format!(
+                    "{} labels for a model with {} classes",
+                    l.len(),
+                    config.num_classes
+                )));
+            }
+        }
+        Ok(Self {
+            tensors,
+            config,
+            labels,
+        })
+    }
+
+    /// Builds the model on `device`.
+    pub fn model(&self, device: &Device) -> Result<AudioMamba> {
+        let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device);
+        Ok(AudioMamba::new(self.config.clone(), vb)?)
+    }
+
+    /// Writes the checkpoint as safetensors with its config and labels in the metadata,
+    /// atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut meta = HashMap::new();
+        meta.insert(META_FAMILY.to_string(), "aum".to_string());
+        meta.insert(
+            META_CONFIG.to_string(),
+            serde_json::to_string(&self.config).expect("configs serialise"),
+        );
+        if let Some(labels) = &self.labels {
+            meta.insert(META_LABELS.to_string(), serde_json::to_string(labels).expect("strings serialise"));
+        }
+        let sorted: BTreeMap<&str, &Tensor> = self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let bytes = safetensors::serialize(sorted, Some(meta))
+            .map_err(|e| Error::InvalidInput(format!("cannot serialise checkpoint: {e}")))?;
+        aum_core::io::write_atomic(path.as_ref(), &bytes)
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.tensors.values().map(Tensor::elem_count).sum()
+    }
+}
+
+fn in_file(path: &Path, e: Error) -> Error {
+    Error::InvalidInput(format!("{}: {e}", path.display()))
+}
+
+/// Reads every tensor of a `.pth` or safetensors file as f32 on the CPU, with `module.`
+/// stripped, plus the safetensors metadata.
+pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
+    let mut magic = [0u8; 4];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        f.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
+    }
+    let (raw, meta) = if &magic == b"PK\x03\x04" {
+        (read_pth(path)?, HashMap::new())
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+            Error::InvalidInput(format!("{}: neither a PyTorch zip nor safetensors ({e})", path.display()))
+        })?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        (candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?, meta)
+    };
+    let mut tensors = HashMap::with_capacity(raw.len());
+    for (name, t) in raw {
+        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
+        tensors.insert(name, t.to_dtype(DType::F32)?);
+    }
+    Ok((tensors, meta))
+}
+
+/// The state dict of a `torch.save` zip: at the top level or under a usual wrapper key.
+fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
+    for key in [None, Some("model"), Some("state_dict"), Some("model_state_dict")] {
+        let pth = candle_core::pickle::PthTensors::new(path, key)?;
+        if pth.tensor_infos().is_empty() {
+            continue;
+        }
+        let mut out = HashMap::new();
+        for name in pth.tensor_infos().keys() {
+            if let Some(t) = pth.get(name)? {
+                out.insert(name.clone(), t);
+            }
+        }
+        return Ok(out);
+    }
+    Err(Error::InvalidInput(format!(
+        "{}: no tensors at the top level or under `model`/`state_dict`",
+        path.display()
+    )))
+}
+
+fn dims(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<usize>> {
+    tensors
+        .get(name)
+        .map(|t| t.dims().to_vec())
+        .ok_or_else(|| Error::MissingTensor(name.to_string()))
+}
+
+fn dim(shape: &[usize], i: usize, name: &str) -> Result<usize> {
+    shape.get(i).copied().ok_or_else(|| {
+        Error::InvalidInput(format!("tensor `{name}` has shape {shape:?}, too few dimensions"))
+    })
+}
+
+/// Infers the configuration from tensor shapes: sizes from the layer weights, the variant from
+/// the `*_b` keys, classes from the head, frames from the positional embedding (128 mel bins and
+/// stride = patch, as in every released model).
+pub fn infer_config(tensors: &HashMap<String, Tensor>) -> Result<Config> {
+    let cls = dims(tensors, "cls_token")?;
+    let embed_dim = dim(&cls, 2, "cls_token")?;
+    let depth = tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix("layers.")?.split('.').next()?.parse::<usize>().ok())
+        .max()
+        .map_or(0, |m| m + 1);
+    if depth == 0 {
+        return Err(Error::MissingTensor("layers.0.mixer.in_proj.weight".into()));
+    }
+    let m = "layers.0.mixer.";
+    let in_proj = dims(tensors, &format!("{m}in_proj.weight"))?;
+    let d_inner = dim(&in_proj, 0, "in_proj.weight")? / 2;
+    let a_log = dims(tensors, &format!("{m}A_log"))?;
+    let conv = dims(tensors, &format!("{m}conv1d.weight"))?;
+    let dt = dims(tensors, &format!("{m}dt_proj.weight"))?;
+    let head = dims(tensors, "head.weight")?;
+    let patch = dims(tensors, "patch_embed.proj.weight")?;
+    let pos = dims(tensors, "pos_embed.pos_embed")?;
+    let variant = if tensors.contains_key(&format!("{m}conv1d_b.weight")) {
+        Variant::V2
+    } else if tensors.contains_key(&format!("{m}A_b_log")) {
+        Variant::V1
+    } else {
+        Variant::None
+    };
+    if embed_dim == 0 || d_inner % embed_dim != 0 {
+        return Err(Error::InvalidInput(format!(
+            "in_proj gives d_inner {d_inner}, not a multiple of embed_dim {embed_dim}"
+        )));
+    }
+    let patch_hw = (dim(&patch, 2, "patch_embed.proj.weight")?, dim(&patch, 3, "patch_embed.proj.weight")?);
+    let mut cfg = Config {
+        embed_dim,
+        depth,
+        d_state: dim(&a_log, 1, "A_log")?,
+        d_conv: dim(&conv, 2, "conv1d.weight")?,
+        expand: d_inner / embed_dim,
+        dt_rank: dim(&dt, 1, "dt_proj.weight")?,
+        patch: patch_hw,
+        stride: patch_hw,
+        num_mel_bins: 128,
+        frames: 0,
+        num_classes: dim(&head, 0, "head.weight")?,
+        variant,
+        cls_position: ClsPosition::Middle,
+        norm_eps: 1e-5,
+    };
+    let patches = dim(&pos, 1, "pos_embed.pos_embed")?.saturating_sub(1);
+    let (fp, _) = cfg.grid_for(cfg.patch.1);
+    if fp == 0 || patches % fp != 0 {
+        return Err(Error::InvalidInput(format!(
+            "pos_embed has {patches} patch rows, not a whole number of {fp}-band rows for 128 mel bins"
+        )));
+    }
+    let tp = patches / fp;
+    cfg.frames = (tp - 1) * cfg.stride.1 + cfg.patch.1;
+    Ok(cfg)
+}
+
+/// Every tensor a model of this configuration has, with its shape.
+pub fn expected_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
+    let (d, di, n, k, r) = (cfg.embed_dim, cfg.d_inner(), cfg.d_state, cfg.d_conv, cfg.dt_rank);
+    let mut v = vec![
+        ("cls_token".into(), vec![1, 1, d]),
+        ("pos_embed.pos_embed".into(), vec![1, 1 + cfg.num_patches(), d]),
+        ("patch_embed.proj.weight".into(), vec![d, 1, cfg.patch.0, cfg.patch.1]),
+        ("patch_embed.proj.bias".into(), vec![d]),
+        ("norm_f.weight".into(), vec![d]),
+        ("head.weight".into(), vec![cfg.num_classes, d]),
+        ("head.bias".into(), vec![cfg.num_classes]),
+    ];
+    for i in 0..cfg.depth {
+        let m = format!("layers.{i}.mixer.");
+        let mut add = |name: &str, shape: Vec<usize>| v.push((format!("{m}{name}"), shape));
+        add("in_proj.weight", vec![2 * di, d]);
+        add("out_proj.weight", vec![d, di]);
+        add("A_log", vec![di, n]);
+        let branch = |suffix: &str, add: &mut dyn FnMut(&str, Vec<usize>)| {
+            add(&format!("conv1d{suffix}.weight"), vec![di, 1, k]);
+            add(&format!("conv1d{suffix}.bias"), vec![di]);
+            add(&format!("x_proj{suffix}.weight"), vec![r + 2 * n, di]);
+            add(&format!("dt_proj{suffix}.weight"), vec![di, r]);
+            add(&format!("dt_proj{suffix}.bias"), vec![di]);
+            add(&format!("D{suffix}"), vec![di]);
+        };
+        branch("", &mut add);
+        match cfg.variant {
+            Variant::None => {}
+            Variant::V1 => add("A_b_log", vec![di, n]),
+            Variant::V2 => {
+                add("A_b_log", vec![di, n]);
+                branch("_b", &mut add);
+            }
+        }
+        v.push((format!("layers.{i}.norm.weight"), vec![d]));
+    }
+    v
+}
+
+fn validate(tensors: &HashMap<String, Tensor>, cfg: &Config) -> Result<()> {
+    let expected = expected_shapes(cfg);
+    for (name, shape) in &expected {
+        let t = tensors.get(name).ok_or_else(|| {
+            Error::InvalidInput(format!("missing tensor `{name}` (expected shape {shape:?})"))
+        })?;
+        if t.dims() != shape.as_slice() {
+            return Err(Error::shape(name.clone(), shape, t.dims()));
+        }
+    }
+    if tensors.len() != expected.len() {
+        let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<String> = tensors
+            .iter()
+            .filter(|(k, _)| !known.contains(k.as_str()))
+            .map(|(k, t)| format!("`{k}` {:?}", t.dims()))
+            .collect();
+        extra.sort();
+        return Err(Error::InvalidInput(format!(
+            "unexpected tensors for a {:?} AuM of depth {}: {}",
+            cfg.variant,
+            cfg.depth,
+            extra.join(", ")
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The bidirectional Mamba mixer of one AuM layer (AUM.md §2): in_proj -> (x, z) -> depthwise
+//! conv -> SiLU -> x_proj -> (dt, B, C) -> dt_proj -> selective scan, forward and backward in
+//! time, combined per [`Variant`], then out_proj.
+
+use aum_scan::{selective_scan, Backend, Direction, ScanInputs, ScanOptions};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, Linear, VarBuilder};
+
+use crate::config::{Config, Variant};
+
+/// Which side of the sequence the depthwise conv looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConvSide {
+    /// `c[t] = b + sum_j w[j] x[t - (k-1) + j]`: the forward branch.
+    Causal,
+    /// `c[t] = b + sum_j w[j] x[t + (k-1) - j]`: v2's reverse branch, which upstream computes as
+    /// a causal conv over the time-flipped input.
+    AntiCausal,
+}
+
+/// Conv, projections and skip of one scan direction (v2 has two; v1 and none one).
+#[derive(Debug, Clone)]
+struct Branch {
+    /// (d_inner, k)
+    conv_w: Tensor,
+    conv_b: Tensor,
+    x_proj: Linear,
+    /// Without bias: upstream adds `dt_proj.bias` inside the softplus, as `delta_bias`.
+    dt_proj: Linear,
+    dt_bias: Tensor,
+    d: Tensor,
+}
+
+/// The inputs of one scan, computed once per branch.
+struct ScanFeed {
+    u: Tensor,
+    delta: Tensor,
+    b: Tensor,
+    c: Tensor,
+}
+
+impl Branch {
+    fn new(cfg: &Config, vb: &VarBuilder, suffix: &str) -> Result<Self> {
+        let (di, r, n, k) = (cfg.d_inner(), cfg.dt_rank, cfg.d_state, cfg.d_conv);
+        let bound = 1.0 / (k as f64).sqrt();
+        let uniform = Init::Uniform { lo: -bound, up: bound };
+        let conv = vb.pp(format!("conv1d{suffix}"));
+        let conv_w = conv.get_with_hints((di, 1, k), "weight", uniform)?.reshape((di, k))?;
+        let conv_b = conv.get_with_hints(di, "bias", uniform)?;
+        let x_proj = candle_nn::linear_no_bias(di, r + 2 * n, vb.pp(format!("x_proj{suffix}")))?;
+        let dt = vb.pp(format!("dt_proj{suffix}"));
+        let dt_bound = 1.0 / (r as f64).sqrt();
+        let dt_w = dt.get_with_hints((di, r), "weight", Init::Uniform { lo: -dt_bound, up: dt_bound })?;
+        let dt_bias = dt.get_with_hints(di, "bias", Init::Const(0.0))?;
+        let d = vb.get_with_hints(di, &format!("D{suffix}"), Init::Const(1.0))?;
+        Ok(Self {
+            conv_w,
+            conv_b,
+            x_proj,
+            dt_proj: Linear::new(dt_w, None),
+            dt_bias,
+            d,
+        })
+    }
+
+    /// Conv, SiLU and projections: u, delta (before bias), B and C for the scan.
+    fn feed(&self, x: &Tensor, side: ConvSide, cfg: &Config) -> Result<ScanFeed> {
+        let (k, len) = (self.conv_w.dim(1)?, x.dim(1)?);
+        let padded = match side {
+            ConvSide::Causal => x.pad_with_zeros(1, k - 1, 0)?,
+            ConvSide::AntiCausal => x.pad_with_zeros(1, 0, k - 1)?,
+        };
+        let mut c = self.conv_b.broadcast_as(x.shape())?;
+        for j in 0..k {
+            let start = match side {
+                ConvSide::Causal => j,
+                ConvSide::AntiCausal => k - 1 - j,
+            };
+            let w = self.conv_w.narrow(1, j, 1)?.squeeze(1)?;
+            c = (c + padded.narrow(1, start, len)?.broadcast_mul(&w)?)?;
+        }
+        let u = c.silu()?;
+        let dbc = self.x_proj.forward(&u)?;
+        let (r, n) = (cfg.dt_rank, cfg.d_state);
+        let delta = self.dt_proj.forward(&dbc.narrow(2, 0, r)?)?;
+        Ok(ScanFeed {
+            u,
+            delta,
+            b: dbc.narrow(2, r, n)?,
+            c: dbc.narrow(2, r + n, n)?,
+        })
+    }
+
+    fn scan(&self, f: &ScanFeed, a: &Tensor, z: &Tensor, direction: Direction, backend: Backend) -> Result<Tensor> {
+        let inputs = ScanInputs::new(&f.u, &f.delta, a, &f.b, &f.c)
+            .with_d(&self.d)
+            .with_z(z)
+            .with_delta_bias(&self.dt_bias);
+        let opts = ScanOptions {
+            softplus: true,
+            direction,
+            backend,
+        };
+        selective_scan(&inputs, &opts)
+            .map(|o| o.y)
+            .map_err(candle_core::Error::wrap)
+    }
+}
+
+/// One layer's mixer, with upstream's parameter names under `layers.{i}.mixer`.
+#[derive(Debug, Clone)]
+pub struct Mixer {
+    in_proj: Linear,
+    out_proj: Linear,
+    a_log: Tensor,
+    forward: Branch,
+    /// v1 and v2: A of the reverse scan.
+    a_b_log: Option<Tensor>,
+    /// v2 only: the reverse branch's own conv, projections and D.
+    backward: Option<Branch>,
+    variant: Variant,
+    d_inner: usize,
+}
+
+impl Mixer {
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let (d, di, n) = (cfg.embed_dim, cfg.d_inner(), cfg.d_state);
+        let in_proj = candle_nn::linear_no_bias(d, 2 * di, vb.pp("in_proj"))?;
+        let out_proj = candle_nn::linear_no_bias(di, d, vb.pp("out_proj"))?;
+        // Fresh models get upstream's structured initial values from `init::initialize`.
+        let a_log = vb.get_with_hints((di, n), "A_log", Init::Const(0.0))?;
+        let forward = Branch::new(cfg, &vb, "")?;
+        let a_b_log = match cfg.variant {
+            Variant::None => None,
+            Variant::V1 | Variant::V2 => Some(vb.get_with_hints((di, n), "A_b_log", Init::Const(0.0))?),
+        };
+        let backward = match cfg.variant {
+            Variant::V2 => Some(Branch::new(cfg, &vb, "_b")?),
+            _ => None,
+        };
+        Ok(Self {
+            in_proj,
+            out_proj,
+            a_log,
+            forward,
+            a_b_log,
+            backward,
+            variant: cfg.variant,
+            d_inner: di,
+        })
+    }
+
+    /// (batch, L, D) -> (batch, L, D).
+    pub fn forward(&self, h: &Tensor, cfg: &Config, backend: Backend) -> Result<Tensor> {
+        let xz = self.in_proj.forward(h)?;
+        let x = xz.narrow(2, 0, self.d_inner)?;
+        let z = xz.narrow(2, self.d_inner, self.d_inner)?;
+        let a = self.a_log.exp()?.neg()?;
+        let feed = self.forward.feed(&x, ConvSide::Causal, cfg)?;
+        let y_f = self.forward.scan(&feed, &a, &z, Direction::Forward, backend)?;
+        let y = match (self.variant, &self.a_b_log, &self.backward) {
+            (Variant::V1, Some(a_b_log), _) => {
+                // Same u, delta, B, C, D and z, only A differs; summed without halving.
+                let a_b = a_b_log.exp()?.neg()?;
+                (y_f + self.forward.scan(&feed, &a_b, &z, Direction::Reverse, backend)?)?
+            }
+            (Variant::V2, Some(a_b_log), Some(branch)) => {
+                let a_b = a_b_log.exp()?.neg()?;
+                let feed_b = branch.feed(&x, ConvSide::AntiCausal, cfg)?;
+                let y_b = branch.scan(&feed_b, &a_b, &z, Direction::Reverse, backend)?;
+                ((y_f + y_b)? * 0.5)?
+            }
+            _ => y_f,
+        };
+        self.out_proj.forward(&y)
+    }
+}

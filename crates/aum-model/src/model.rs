@@ -1,0 +1,222 @@
+//! The Audio Mamba network: patch embedding, positional embedding with a CLS token in the
+//! middle, a stack of bidirectional Mamba blocks with an f32 residual stream and RMSNorm, and a
+//! linear head on the CLS token (AUM.md §1.3-1.7).
+
+use aum_core::AudioClassifier;
+use aum_scan::Backend;
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Init, Linear, VarBuilder};
+
+use crate::config::Config;
+use crate::mixer::Mixer;
+use crate::posembed::resample_pos_embed;
+
+/// Whether a forward pass must be differentiable. Inference uses candle's fused RMSNorm, which
+/// has no backward pass; training uses the composed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Inference,
+    Train,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    norm: Tensor,
+    mixer: Mixer,
+}
+
+/// The model. Build it from a [`VarBuilder`] (a checkpoint, or a `VarMap` to train), or load a
+/// checkpoint with [`crate::Checkpoint`].
+#[derive(Debug, Clone)]
+pub struct AudioMamba {
+    cfg: Config,
+    /// (D, patch_f * patch_t): the conv kernel flattened in [freq][time] order.
+    patch_w: Tensor,
+    patch_b: Tensor,
+    /// (1, 1 + N, D); row 0 belongs to the CLS token.
+    pos_embed: Tensor,
+    cls_token: Tensor,
+    blocks: Vec<Block>,
+    norm_f: Tensor,
+    head: Linear,
+    backend: Backend,
+}
+
+/// The intermediate results the parity fixtures record.
+#[derive(Debug, Clone)]
+pub struct ForwardTrace {
+    /// (B, N + 1, D): the sequence entering layer 0 (patches + pos embed, CLS inserted).
+    pub tokens: Tensor,
+    /// (B, D): the CLS row after the final RMSNorm.
+    pub cls_features: Tensor,
+    /// (B, classes).
+    pub logits: Tensor,
+}
+
+impl AudioMamba {
+    pub fn new(cfg: Config, vb: VarBuilder) -> Result<Self> {
+        cfg.validate().map_err(candle_core::Error::wrap)?;
+        let d = cfg.embed_dim;
+        let (pf, pt) = cfg.patch;
+        let pe = vb.pp("patch_embed.proj");
+        let patch_w = pe
+            .get_with_hints((d, 1, pf, pt), "weight", Init::Randn { mean: 0.0, stdev: (1.0 / (pf * pt) as f64).sqrt() })?
+            .reshape((d, pf * pt))?;
+        let patch_b = pe.get_with_hints(d, "bias", Init::Const(0.0))?;
+        let trunc = Init::Randn { mean: 0.0, stdev: 0.02 };
+        let pos_embed = vb.get_with_hints((1, 1 + cfg.num_patches(), d), "pos_embed.pos_embed", trunc)?;
+        let cls_token = vb.get_with_hints((1, 1, d), "cls_token", trunc)?;
+        let blocks = (0..cfg.depth)
+            .map(|i| {
+                let lb = vb.pp(format!("layers.{i}"));
+                Ok(Block {
+                    norm: lb.get_with_hints(d, "norm.weight", Init::Const(1.0))?,
+                    mixer: Mixer::new(&cfg, lb.pp("mixer"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let norm_f = vb.get_with_hints(d, "norm_f.weight", Init::Const(1.0))?;
+        let hb = vb.pp("head");
+        let head = Linear::new(
+            hb.get_with_hints((cfg.num_classes, d), "weight", trunc)?,
+            Some(hb.get_with_hints(cfg.num_classes, "bias", Init::Const(0.0))?),
+        );
+        let backend = if vb.device().is_cuda() { Backend::Cuda } else { Backend::Cpu };
+        Ok(Self {
+            cfg,
+            patch_w,
+            patch_b,
+            pos_embed,
+            cls_token,
+            blocks,
+            norm_f,
+            head,
+            backend,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        self.head.weight().device()
+    }
+
+    /// Runs the selective scan on another backend (e.g. the reference, to check the fast one).
+    pub fn with_scan_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Patches of `x` (B, T, F) as (B, Fp * Tp, pf * pt), in frequency-major token order, each
+    /// patch flattened [freq][time] like the conv kernel; also returns the grid.
+    fn patches(&self, x: &Tensor) -> Result<(Tensor, (usize, usize))> {
+        let (b, t, f) = x.dims3()?;
+        let (fp, tp) = self.cfg.grid_for(t);
+        if f != self.cfg.num_mel_bins || tp == 0 {
+            candle_core::bail!(
+                "AuM input must be (batch, frames >= {}, {}) normalised fbank, got {:?}",
+                self.cfg.patch.1,
+                self.cfg.num_mel_bins,
+                x.dims()
+            );
+        }
+        let ((pf, pt), (sf, st)) = (self.cfg.patch, self.cfg.stride);
+        // One gather covers overlapping and non-overlapping patches alike; index_select has a
+        // backward pass, so training works through it.
+        let mut idx = Vec::with_capacity(fp * tp * pf * pt);
+        for fi in 0..fp {
+            for ti in 0..tp {
+                for kf in 0..pf {
+                    for kt in 0..pt {
+                        idx.push(((ti * st + kt) * f + fi * sf + kf) as u32);
+                    }
+                }
+            }
+        }
+        let idx = Tensor::from_vec(idx, fp * tp * pf * pt, x.device())?;
+        let p = x.reshape((b, t * f))?.index_select(&idx, 1)?;
+        Ok((p.reshape((b, fp * tp, pf * pt))?, (fp, tp)))
+    }
+
+    /// The sequence entering layer 0 and the CLS index.
+    pub fn embed(&self, x: &Tensor) -> Result<(Tensor, usize)> {
+        let (patches, grid) = self.patches(x)?;
+        let b = patches.dim(0)?;
+        let tokens = patches
+            .broadcast_matmul(&self.patch_w.t()?)?
+            .broadcast_add(&self.patch_b)?;
+        // A clip of another length gets the positional embedding resampled to its grid.
+        let pos = resample_pos_embed(&self.pos_embed, self.cfg.grid(), grid)?;
+        let n = grid.0 * grid.1;
+        let tokens = tokens.broadcast_add(&pos.narrow(1, 1, n)?)?;
+        let cls = (&self.cls_token + pos.narrow(1, 0, 1)?)?.broadcast_as((b, 1, self.cfg.embed_dim))?;
+        let p = self.cfg.cls_position.index(n);
+        let seq = Tensor::cat(&[tokens.narrow(1, 0, p)?, cls, tokens.narrow(1, p, n - p)?], 1)?;
+        Ok((seq, p))
+    }
+
+    /// The block stack and the final norm: (B, L, D) -> (B, L, D).
+    pub fn encode(&self, seq: &Tensor, mode: Mode) -> Result<Tensor> {
+        let eps = self.cfg.norm_eps as f32;
+        let rms = |x: &Tensor, w: &Tensor| match mode {
+            Mode::Inference => candle_nn::ops::rms_norm(x, w, eps),
+            Mode::Train => candle_nn::ops::rms_norm_slow(x, w, eps),
+        };
+        let mut residual: Option<Tensor> = None;
+        let mut hidden = seq.clone();
+        for block in &self.blocks {
+            let r = match residual {
+                None => hidden,
+                Some(r) => (r + hidden)?,
+            };
+            hidden = block.mixer.forward(&rms(&r, &block.norm)?, &self.cfg, self.backend)?;
+            residual = Some(r);
+        }
+        let r = match residual {
+            None => hidden,
+            Some(r) => (r + hidden)?,
+        };
+        rms(&r, &self.norm_f)
+    }
+
+    /// Logits and the intermediate results, for (B, T, F) normalised fbank.
+    pub fn trace(&self, x: &Tensor, mode: Mode) -> Result<ForwardTrace> {
+        let x = x.to_dtype(DType::F32)?;
+        let (tokens, p) = self.embed(&x)?;
+        let out = self.encode(&tokens, mode)?;
+        let cls_features = out.narrow(1, p, 1)?.squeeze(1)?;
+        let logits = self.head.forward(&cls_features)?;
+        Ok(ForwardTrace {
+            tokens,
+            cls_features,
+            logits,
+        })
+    }
+
+    /// (B, T, F) normalised fbank -> (B, classes) logits. T may differ from the trained length:
+    /// the positional embedding is then resampled to the clip's grid.
+    pub fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        Ok(self.trace(x, mode)?.logits)
+    }
+
+    /// Scores in [0, 1] per class: sigmoid of the logits, as the official evaluation does.
+    pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::sigmoid(&self.forward_mode(x, Mode::Inference)?)
+    }
+}
+
+impl AudioClassifier for AudioMamba {
+    fn forward(&self, features: &Tensor) -> aum_core::Result<Tensor> {
+        Ok(self.forward_mode(features, Mode::Inference)?)
+    }
+
+    fn input_frames(&self) -> Option<usize> {
+        Some(self.cfg.frames)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.cfg.num_classes
+    }
+}
