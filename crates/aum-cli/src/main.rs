@@ -1,6 +1,7 @@
 //! `aum`: classify, inspect and benchmark audio with Audio Mamba and AST from the command line.
 
 mod commands;
+mod memory;
 mod output;
 mod plot;
 
@@ -15,6 +16,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Classify audio files with an Audio Mamba checkpoint (top classes, or a timeline).
+    Classify(commands::classify::ClassifyArgs),
+    /// Run a checkpoint on an already normalised (B, T, F) input tensor.
+    Logits(commands::logits::LogitsArgs),
+    /// Show a checkpoint's configuration, size and layout.
+    Inspect(commands::inspect::InspectArgs),
+    /// Convert a checkpoint to safetensors with its config and labels in the metadata.
+    Convert(commands::convert::ConvertArgs),
     /// Compute Kaldi log-mel fbank features (and model inputs) of audio files.
     Fbank(commands::fbank::FbankArgs),
     /// Run the selective-scan op on tensors from a safetensors file (checks kernels against fixtures).
@@ -30,15 +39,22 @@ enum BenchCommand {
     Fbank(commands::bench_fbank::BenchFbankArgs),
     /// Selective-scan forward and backward against the reference and a tensor-op loop.
     Scan(commands::bench_scan::BenchScanArgs),
+    /// Audio Mamba forward time and peak memory per size and clip length.
+    Model(commands::bench_model::BenchModelArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Classify(a) => commands::classify::run(a),
+        Command::Logits(a) => commands::logits::run(a),
+        Command::Inspect(a) => commands::inspect::run(a),
+        Command::Convert(a) => commands::convert::run(a),
         Command::Fbank(a) => commands::fbank::run(a),
         Command::Scan(a) => commands::scan::run(a),
         Command::Bench(BenchCommand::Fbank(a)) => commands::bench_fbank::run(a),
         Command::Bench(BenchCommand::Scan(a)) => commands::bench_scan::run(a),
+        Command::Bench(BenchCommand::Model(a)) => commands::bench_model::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

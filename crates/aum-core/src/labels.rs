@@ -1,5 +1,9 @@
-/// The class vocabulary of a model or dataset: output unit `i` is `names[i]`, with an optional
-/// machine id (`/m/09x0r` in AudioSet's `class_labels_indices.csv`).
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// The class vocabulary of a model or dataset: output unit `i` is `names[i]`, with a machine
+/// id (`/m/09x0r` in AudioSet's `class_labels_indices.csv`; the name itself otherwise).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LabelSet {
     pub ids: Vec<String>,
@@ -13,6 +17,33 @@ impl LabelSet {
             ids: names.clone(),
             names,
         }
+    }
+
+    /// Reads an AudioSet-style `class_labels_indices.csv` (`index,mid,display_name`, names
+    /// quoted when they contain commas). Rows may come in any order; indices must be 0..n.
+    pub fn from_csv(path: &Path) -> Result<Self> {
+        let mut reader = csv::Reader::from_path(path).map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+        let bad = |m: String| Error::InvalidInput(format!("{}: {m}", path.display()));
+        let mut rows = Vec::new();
+        for (line, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| bad(e.to_string()))?;
+            if record.len() < 3 {
+                return Err(bad(format!("row {} has {} fields, expected index,mid,display_name", line + 2, record.len())));
+            }
+            let index: usize = record[0]
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("row {}: index `{}` is not a number", line + 2, &record[0])))?;
+            rows.push((index, record[1].to_string(), record[2].to_string()));
+        }
+        rows.sort_by_key(|r| r.0);
+        if let Some((i, r)) = rows.iter().enumerate().find(|(i, r)| r.0 != *i) {
+            return Err(bad(format!("indices must be 0..{}, found {} at position {i}", rows.len(), r.0)));
+        }
+        Ok(Self {
+            ids: rows.iter().map(|r| r.1.clone()).collect(),
+            names: rows.into_iter().map(|r| r.2).collect(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -29,5 +60,26 @@ impl LabelSet {
             .iter()
             .position(|id| id == key)
             .or_else(|| self.names.iter().position(|n| n == key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_with_quoted_commas_and_any_row_order() {
+        let dir = std::env::temp_dir().join(format!("aum-labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("l.csv");
+        std::fs::write(&p, "index,mid,display_name\n1,/m/b,\"Cat, domestic\"\n0,/m/a,Speech\n").unwrap();
+        let l = LabelSet::from_csv(&p).unwrap();
+        assert_eq!(l.names, vec!["Speech", "Cat, domestic"]);
+        assert_eq!(l.index_of("/m/b"), Some(1));
+        assert_eq!(l.index_of("Speech"), Some(0));
+        std::fs::write(&p, "index,mid,display_name\n0,/m/a,A\n2,/m/c,C\n").unwrap();
+        let e = LabelSet::from_csv(&p).unwrap_err().to_string();
+        assert!(e.contains("indices must be 0..2"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -87,8 +87,9 @@ pub fn normalize(f: &mut Features, mean: f32, std: f32) {
     f.data.iter_mut().for_each(|v| *v = (*v - mean) / denom);
 }
 
-/// The model-input pipeline for one recipe.
-#[derive(Debug, Clone)]
+/// The model-input pipeline for one recipe. Serialisable, so checkpoints can carry the exact
+/// pipeline their model was trained with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FrontEnd {
     /// Normalisation mean and std.
     pub mean: f32,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use aum_core::{Error, Result};
+use aum_fbank::{FrontEnd, Preset};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
@@ -18,6 +19,7 @@ use crate::model::AudioMamba;
 const META_FAMILY: &str = "aum.family";
 const META_CONFIG: &str = "aum.config";
 const META_LABELS: &str = "aum.labels";
+const META_FRONT_END: &str = "aum.frontend";
 
 /// A checkpoint's tensors (by upstream name, `module.` stripped), its configuration and labels.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct Checkpoint {
     pub config: Config,
     /// Class names, when the file carries them.
     pub labels: Option<Vec<String>>,
+    /// The input pipeline the model expects: from the file's metadata, or the published
+    /// recipe matching its class count ([`default_front_end`]).
+    pub front_end: FrontEnd,
 }
 
 impl Checkpoint {
@@ -45,7 +50,12 @@ impl Checkpoint {
             })?,
             None => infer_config(&tensors).map_err(|e| in_file(path, e))?,
         };
-        let ckpt = Self::new(tensors, config, labels).map_err(|e| in_file(path, e))?;
+        let mut ckpt = Self::new(tensors, config, labels).map_err(|e| in_file(path, e))?;
+        if let Some(json) = meta.get(META_FRONT_END) {
+            ckpt.front_end = serde_json::from_str(json).map_err(|e| {
+                Error::InvalidInput(format!("{}: bad `{META_FRONT_END}` metadata: {e}", path.display()))
+            })?;
+        }
         Ok(ckpt)
     }
 
@@ -53,20 +63,30 @@ impl Checkpoint {
     pub fn new(tensors: HashMap<String, Tensor>, config: Config, labels: Option<Vec<String>>) -> Result<Self> {
         config.validate()?;
         validate(&tensors, &config)?;
-        if let Some(l) = &labels {
-            if l.len() != config.num_classes {
-                return Err(Error::InvalidInput(format!(
-                    "{} labels for a model with {} classes",
-                    l.len(),
-                    config.num_classes
-                )));
-            }
-        }
-        Ok(Self {
+        let front_end = default_front_end(&config);
+        let ckpt = Self {
             tensors,
             config,
-            labels,
-        })
+            labels: None,
+            front_end,
+        };
+        match labels {
+            Some(l) => ckpt.with_labels(l),
+            None => Ok(ckpt),
+        }
+    }
+
+    /// Attaches class names; their number must equal the model's classes.
+    pub fn with_labels(mut self, labels: Vec<String>) -> Result<Self> {
+        if labels.len() != self.config.num_classes {
+            return Err(Error::InvalidInput(format!(
+                "{} labels for a model with {} classes",
+                labels.len(),
+                self.config.num_classes
+            )));
+        }
+        self.labels = Some(labels);
+        Ok(self)
     }
 
     /// Builds the model on `device`.
@@ -84,6 +104,10 @@ impl Checkpoint {
             META_CONFIG.to_string(),
             serde_json::to_string(&self.config).expect("configs serialise"),
         );
+        meta.insert(
+            META_FRONT_END.to_string(),
+            serde_json::to_string(&self.front_end).expect("front ends serialise"),
+        );
         if let Some(labels) = &self.labels {
             meta.insert(META_LABELS.to_string(), serde_json::to_string(labels).expect("strings serialise"));
         }
@@ -95,6 +119,24 @@ impl Checkpoint {
 
     pub fn num_params(&self) -> usize {
         self.tensors.values().map(Tensor::elem_count).sum()
+    }
+}
+
+/// The input pipeline of the published recipe with this many classes (AudioSet 527, VGGSound
+/// 309, VoxCeleb 1251, Speech Commands 35), AudioSet's otherwise; always at the model's frame
+/// count, resampling to 16 kHz (a no-op for the 16 kHz data the models were trained on).
+pub fn default_front_end(cfg: &Config) -> FrontEnd {
+    let preset = match cfg.num_classes {
+        309 => Preset::VggSound,
+        1251 => Preset::VoxCeleb,
+        35 => Preset::SpeechCommands,
+        _ => Preset::AudioSet,
+    };
+    FrontEnd {
+        frames: Some(cfg.frames),
+        sample_rate: Some(16_000),
+        num_mel_bins: cfg.num_mel_bins,
+        ..FrontEnd::aum(preset)
     }
 }
 

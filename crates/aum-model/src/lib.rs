@@ -11,12 +11,14 @@
 //! ```
 
 mod checkpoint;
+mod classify;
 mod config;
 mod mixer;
 mod model;
 mod posembed;
 
-pub use checkpoint::{expected_shapes, infer_config, read_tensors, Checkpoint};
+pub use checkpoint::{default_front_end, expected_shapes, infer_config, read_tensors, Checkpoint};
+pub use classify::{Classifier, Window};
 pub use config::{ClsPosition, Config, Variant};
 pub use model::{AudioMamba, ForwardTrace, Mode};
 pub use posembed::resample_pos_embed;

@@ -1,6 +1,11 @@
 //! One module per subcommand.
 
 pub mod bench_fbank;
+pub mod bench_model;
 pub mod bench_scan;
+pub mod classify;
+pub mod convert;
 pub mod fbank;
+pub mod inspect;
+pub mod logits;
 pub mod scan;

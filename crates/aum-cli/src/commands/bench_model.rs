@@ -1,0 +1,155 @@
+//! `aum bench model`: Audio Mamba forward time and peak memory per model size and clip length
+//! (batch 1, random weights), and where the time goes.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use aum_model::{AudioMamba, Config, Mode};
+use aum_scan::{selective_scan, Direction, ScanInputs, ScanOptions};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+use crate::memory;
+
+/// PyTorch's official AuM on CPU on these machines, 2 threads (seconds, from the issue that
+/// set the targets): (size, frames, seconds).
+const PYTORCH_SECONDS: [(&str, usize, f64); 4] = [
+    ("tiny", 1024, 1.12),
+    ("small", 1024, 1.65),
+    ("base", 1024, 4.43),
+    ("base", 8192, 36.2),
+];
+
+#[derive(clap::Args, Debug)]
+pub struct BenchModelArgs {
+    /// Model sizes, comma-separated: tiny, small, base.
+    #[arg(long, value_delimiter = ',', default_values_t = ["tiny".to_string(), "small".into(), "base".into()])]
+    pub size: Vec<String>,
+    /// Clip lengths in frames (10 ms each), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1024])]
+    pub frames: Vec<usize>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed runs per measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    /// Also split the time of the first length into GEMMs, scan and the rest.
+    #[arg(long)]
+    pub breakdown: bool,
+}
+
+pub fn run(args: &BenchModelArgs) -> Result<()> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = args.threads {
+        builder = builder.num_threads(n);
+    }
+    let pool = builder.build().context("building the thread pool")?;
+    println!("Audio Mamba forward, batch 1, f32, {} threads, median of {} runs", pool.current_num_threads(), args.iters);
+    println!("{:6} {:>7} {:>7} {:>10} {:>12} {:>16} {:>14}", "size", "frames", "tokens", "time (s)", "us/token", "peak RSS (MiB)", "vs PyTorch");
+    pool.install(|| {
+        for size in &args.size {
+            let cfg = Config::preset(size).with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
+            let model = random_model(&cfg)?;
+            for &frames in &args.frames {
+                measure(&model, size, frames, args.iters)?;
+            }
+            if args.breakdown {
+                breakdown(&model, args.frames[0], args.iters)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn random_model(cfg: &Config) -> Result<AudioMamba> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    Ok(AudioMamba::new(cfg.clone(), vb)?)
+}
+
+fn median_secs(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut t = Vec::new();
+    for _ in 0..iters.max(1) {
+        let start = Instant::now();
+        f()?;
+        t.push(start.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+fn measure(model: &AudioMamba, size: &str, frames: usize, iters: usize) -> Result<()> {
+    let cfg = model.config();
+    let (fp, tp) = cfg.grid_for(frames);
+    let tokens = fp * tp + 1;
+    if fp * tp == 0 {
+        bail!("{frames} frames hold no patch");
+    }
+    let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &Device::Cpu)?;
+    let reset = memory::reset_peak();
+    let secs = median_secs(iters, || Ok(drop(model.forward_mode(&x, Mode::Inference)?)))?;
+    let peak = memory::peak_rss_mib()?;
+    let pytorch = PYTORCH_SECONDS
+        .iter()
+        .find(|(s, f, _)| *s == size && *f == frames)
+        .map_or("-".to_string(), |(_, _, p)| format!("{:.1}x faster", p / secs));
+    println!(
+        "{size:6} {frames:7} {tokens:7} {secs:10.3} {:12.0} {peak:13.0}{} {pytorch:>14}",
+        secs * 1e6 / tokens as f64,
+        if reset { "   " } else { " (*)" }
+    );
+    Ok(())
+}
+
+/// Times the model's matrix products and scans alone, with the shapes of a forward pass.
+fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
+    let cfg = model.config();
+    let (fp, tp) = cfg.grid_for(frames);
+    let l = fp * tp + 1;
+    let (d, di, r, n) = (cfg.embed_dim, cfg.d_inner(), cfg.dt_rank, cfg.d_state);
+    let dev = Device::Cpu;
+    let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &dev)?;
+    let total = median_secs(iters, || Ok(drop(model.forward_mode(&x, Mode::Inference)?)))?;
+    let rnd = |shape: (usize, usize)| Tensor::randn(0f32, 0.1, shape, &dev);
+    let (h, w_in, w_out) = (rnd((l, d))?, rnd((2 * di, d))?, rnd((d, di))?);
+    let (u, w_x, w_dt) = (rnd((l, di))?, rnd((r + 2 * n, di))?, rnd((di, r))?);
+    let lowrank = rnd((l, r))?;
+    // Per layer: in_proj, out_proj, and x_proj + dt_proj once per branch (v2 has two).
+    let branches = if cfg.variant == aum_model::Variant::V2 { 2 } else { 1 };
+    let gemm = median_secs(iters, || {
+        for _ in 0..cfg.depth {
+            drop(h.matmul(&w_in.t()?)?);
+            drop(u.matmul(&w_out.t()?)?);
+            for _ in 0..branches {
+                drop(u.matmul(&w_x.t()?)?);
+                drop(lowrank.matmul(&w_dt.t()?)?);
+            }
+        }
+        Ok(())
+    })?;
+    let seq = Tensor::randn(0f32, 1.0, (1, l, di), &dev)?;
+    let bc = Tensor::randn(0f32, 1.0, (1, l, n), &dev)?;
+    let a = Tensor::randn(0f32, 1.0, (di, n), &dev)?.abs()?.neg()?;
+    let dirs = if cfg.variant == aum_model::Variant::None { 1 } else { 2 };
+    let scan = median_secs(iters, || {
+        for _ in 0..cfg.depth {
+            for k in 0..dirs {
+                let direction = if k == 0 { Direction::Forward } else { Direction::Reverse };
+                let inputs = ScanInputs::new(&seq, &seq, &a, &bc, &bc).with_z(&seq);
+                drop(selective_scan(&inputs, &ScanOptions { direction, ..Default::default() })?);
+            }
+        }
+        Ok(())
+    })?;
+    let pct = |t: f64| 100.0 * t / total;
+    println!(
+        "  where the time goes at {frames} frames: total {total:.3} s = GEMMs {gemm:.3} s ({:.0}%) + scans {scan:.3} s ({:.0}%) + rest {:.3} s ({:.0}%: conv, SiLU, norms, slicing, copies)",
+        pct(gemm),
+        pct(scan),
+        total - gemm - scan,
+        pct(total - gemm - scan)
+    );
+    Ok(())
+}

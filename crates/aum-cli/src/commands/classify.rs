@@ -1,0 +1,245 @@
+//! `aum classify`: the top classes of audio files, or a timeline of scores over long clips.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use aum_core::LabelSet;
+use aum_fbank::decode_file;
+use aum_model::{Checkpoint, Classifier, Window};
+use candle_core::Device;
+use serde_json::json;
+
+use crate::plot::{Canvas, BLACK, GREY, WHITE};
+
+#[derive(clap::Args, Debug)]
+pub struct ClassifyArgs {
+    /// Audio files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Model checkpoint (.pth or .safetensors, AuM layout).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Class names: a class_labels_indices.csv, or audioset, vggsound, speechcommands, esc50
+    /// (looked up in $AUM_LABELS_DIR, ./labels and ../shared/data/labels).
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// How many classes to print per file.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Report softmax probabilities instead of the per-class sigmoid scores.
+    #[arg(long)]
+    pub softmax: bool,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Frames fed to the model: a number, or `auto` to run the whole clip in one pass
+    /// (default: the checkpoint's trained length, padding or cropping).
+    #[arg(long)]
+    pub frames: Option<String>,
+    /// Score successive windows of this many seconds (a timeline) instead of the whole clip.
+    #[arg(long, requires = "hop")]
+    pub window: Option<f64>,
+    /// Step between windows, seconds.
+    #[arg(long, requires = "window")]
+    pub hop: Option<f64>,
+    /// Timeline output: .csv or .json (default: CSV on stdout).
+    #[arg(long, requires = "window")]
+    pub timeline: Option<PathBuf>,
+    /// Timeline plot: a PNG of the top classes' scores over time (one input file).
+    #[arg(long, requires = "window")]
+    pub plot: Option<PathBuf>,
+}
+
+pub fn run(args: &ClassifyArgs) -> Result<()> {
+    let ckpt = Checkpoint::load(&args.checkpoint)?;
+    let mut clf = Classifier::new(&ckpt, &Device::Cpu)?;
+    if let Some(spec) = &args.labels {
+        clf = clf.with_labels(load_labels(spec)?)?;
+    }
+    match args.frames.as_deref() {
+        None => {}
+        Some("auto") => clf = clf.any_length(),
+        Some(n) => clf.front_end.frames = Some(n.parse().with_context(|| format!("--frames {n}: a number or `auto`"))?),
+    }
+    if args.plot.is_some() && args.files.len() > 1 {
+        bail!("--plot draws one file's timeline; got {} files", args.files.len());
+    }
+    let mut failed = 0;
+    let mut docs = Vec::new();
+    for path in &args.files {
+        match classify_file(args, &clf, path) {
+            Ok(doc) => docs.push(doc),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e:#}", path.display());
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+    }
+    if failed > 0 {
+        bail!("{failed} of {} files failed", args.files.len());
+    }
+    Ok(())
+}
+
+fn classify_file(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<serde_json::Value> {
+    let decoded = decode_file(path)?;
+    for w in &decoded.warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+    let wave = &decoded.wave;
+    if let (Some(window), Some(hop)) = (args.window, args.hop) {
+        let mut windows = clf.timeline(wave, window, hop)?;
+        if args.softmax {
+            windows.iter_mut().for_each(|w| w.scores = softmax_of_logit_scores(&w.scores));
+        }
+        write_timeline(args, clf, path, &windows)?;
+        return Ok(json!({
+            "file": path.display().to_string(),
+            "windows": windows.iter().map(|w| json!({"start": w.start, "end": w.end, "top": top_json(clf, &w.scores, args.top_k)})).collect::<Vec<_>>(),
+        }));
+    }
+    let scores = if args.softmax {
+        softmax(&clf.logits(wave)?)
+    } else {
+        clf.scores(wave)?
+    };
+    if !args.json {
+        println!("{}", path.display());
+        for (label, score) in clf.rank(&scores, args.top_k) {
+            println!("  {score:.5}  {label}");
+        }
+    }
+    Ok(json!({"file": path.display().to_string(), "top": top_json(clf, &scores, args.top_k)}))
+}
+
+fn top_json(clf: &Classifier, scores: &[f32], k: usize) -> Vec<serde_json::Value> {
+    clf.rank(scores, k)
+        .into_iter()
+        .map(|(label, score)| json!({"label": label, "score": score}))
+        .collect()
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.into_iter().map(|x| x / s).collect()
+}
+
+/// Softmax from sigmoid scores (logit = ln(p / (1 - p))).
+fn softmax_of_logit_scores(scores: &[f32]) -> Vec<f32> {
+    let logits: Vec<f32> = scores
+        .iter()
+        .map(|&p| {
+            let p = p.clamp(1e-7, 1.0 - 1e-7);
+            (p / (1.0 - p)).ln()
+        })
+        .collect();
+    softmax(&logits)
+}
+
+/// Writes the timeline as CSV (start,end,label...) or JSON, and the plot when asked.
+fn write_timeline(args: &ClassifyArgs, clf: &Classifier, path: &Path, windows: &[Window]) -> Result<()> {
+    let mut csv = format!("file,start,end,{}\n", clf.labels.names.iter().map(|n| csv_field(n)).collect::<Vec<_>>().join(","));
+    for w in windows {
+        let scores: Vec<String> = w.scores.iter().map(|s| format!("{s:.6}")).collect();
+        csv += &format!("{},{:.3},{:.3},{}\n", csv_field(&path.display().to_string()), w.start, w.end, scores.join(","));
+    }
+    match &args.timeline {
+        Some(out) if out.extension().is_some_and(|e| e == "json") => {
+            let doc = json!(windows.iter().map(|w| json!({"start": w.start, "end": w.end, "scores": w.scores})).collect::<Vec<_>>());
+            crate::output::write_atomic(out, serde_json::to_string_pretty(&json!({"labels": clf.labels.names, "windows": doc}))?.as_bytes())?;
+        }
+        Some(out) => crate::output::write_atomic(out, csv.as_bytes())?,
+        None if !args.json => print!("{csv}"),
+        None => {}
+    }
+    if let Some(png) = &args.plot {
+        plot_timeline(clf, windows, args.top_k.min(6), &path.display().to_string()).save_png(png)?;
+    }
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Score curves of the classes with the highest peak, over window centres.
+fn plot_timeline(clf: &Classifier, windows: &[Window], k: usize, title: &str) -> Canvas {
+    const COLOURS: [[u8; 3]; 6] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75]];
+    let classes = windows.first().map_or(0, |w| w.scores.len());
+    let mut peak: Vec<(usize, f32)> = (0..classes)
+        .map(|c| (c, windows.iter().map(|w| w.scores[c]).fold(0.0, f32::max)))
+        .collect();
+    peak.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (left, top, w, h) = (60i64, 40i64, 800i64, 300i64);
+    let mut c = Canvas::new((left + w + 220) as usize, (top + h + 50) as usize, WHITE);
+    c.text(left, 12, title, 2, BLACK);
+    c.line((left, top), (left, top + h), BLACK);
+    c.line((left, top + h), (left + w, top + h), BLACK);
+    for tick in 0..=4 {
+        let y = top + h - tick * h / 4;
+        c.line((left - 5, y), (left, y), BLACK);
+        c.line((left + 1, y), (left + w, y), [230, 230, 230]);
+        let label = format!("{:.2}", tick as f64 / 4.0);
+        c.text(left - 8 - Canvas::text_width(&label, 1), y - 3, &label, 1, BLACK);
+    }
+    let end = windows.last().map_or(1.0, |w| w.end).max(1e-3);
+    let x_of = |t: f64| left + (t / end * w as f64) as i64;
+    for s in 0..=(end.ceil() as i64) {
+        let x = x_of(s as f64);
+        c.line((x, top + h), (x, top + h + 4), BLACK);
+        if end < 30.0 || s % 10 == 0 {
+            c.text(x - 3, top + h + 8, &s.to_string(), 1, BLACK);
+        }
+    }
+    c.text(left + w / 2 - 24, top + h + 28, "time (s)", 1, BLACK);
+    for (rank, (class, _)) in peak.iter().take(k).enumerate() {
+        let colour = COLOURS[rank % COLOURS.len()];
+        let pts: Vec<(i64, i64)> = windows
+            .iter()
+            .map(|win| (x_of((win.start + win.end) / 2.0), top + h - (win.scores[*class].clamp(0.0, 1.0) as f64 * h as f64) as i64))
+            .collect();
+        for p in pts.windows(2) {
+            c.line(p[0], p[1], colour);
+        }
+        for p in &pts {
+            c.fill_rect(p.0 - 1, p.1 - 1, 3, 3, colour);
+        }
+        let ly = top + 10 + rank as i64 * 16;
+        c.fill_rect(left + w + 15, ly, 10, 8, colour);
+        let name: String = clf.labels.names[*class].chars().take(30).collect();
+        c.text(left + w + 30, ly, &name, 1, BLACK);
+    }
+    c.line((left + w + 10, top), (left + w + 10, top + h), GREY);
+    c
+}
+
+/// A label set from a CSV path or a built-in name.
+pub fn load_labels(spec: &str) -> Result<LabelSet> {
+    let direct = Path::new(spec);
+    if direct.is_file() {
+        return Ok(LabelSet::from_csv(direct)?);
+    }
+    let file = format!("{spec}_class_labels_indices.csv");
+    let mut dirs: Vec<PathBuf> = std::env::var_os("AUM_LABELS_DIR").map(PathBuf::from).into_iter().collect();
+    dirs.push(PathBuf::from("labels"));
+    dirs.push(PathBuf::from("../shared/data/labels"));
+    for d in &dirs {
+        let p = d.join(&file);
+        if p.is_file() {
+            return Ok(LabelSet::from_csv(&p)?);
+        }
+    }
+    bail!(
+        "--labels {spec}: not a file, and no {file} in {} (set AUM_LABELS_DIR to a folder holding it)",
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    )
+}

@@ -1,0 +1,26 @@
+//! `aum convert`: any supported checkpoint to safetensors with config (and labels) in the
+//! metadata, so later loads need no inference and no pickle parsing.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use aum_model::Checkpoint;
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    /// Class names to store (a CSV path or a built-in name, as for `classify --labels`).
+    #[arg(long)]
+    pub labels: Option<String>,
+}
+
+pub fn run(args: &ConvertArgs) -> Result<()> {
+    let mut ckpt = Checkpoint::load(&args.input)?;
+    if let Some(spec) = &args.labels {
+        ckpt = ckpt.with_labels(super::classify::load_labels(spec)?.names)?;
+    }
+    ckpt.save(&args.output)?;
+    println!("{} -> {} ({} tensors, {:.2} M parameters)", args.input.display(), args.output.display(), ckpt.tensors.len(), ckpt.num_params() as f64 / 1e6);
+    Ok(())
+}

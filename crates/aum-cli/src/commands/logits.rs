@@ -1,0 +1,44 @@
+//! `aum logits`: the model on an already normalised (B, T, F) tensor, for parity checks and
+//! GPU runs; the config comes from the checkpoint alone.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use aum_model::{Checkpoint, Mode};
+use candle_core::Device;
+
+#[derive(clap::Args, Debug)]
+pub struct LogitsArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// safetensors file holding the input.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Name of the input tensor.
+    #[arg(long, default_value = "input")]
+    pub tensor: String,
+    /// Where to write `logits` (safetensors).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Run on CUDA device 0 (builds with the `cuda` feature).
+    #[arg(long)]
+    pub cuda: bool,
+}
+
+pub fn run(args: &LogitsArgs) -> Result<()> {
+    let device = if args.cuda { Device::new_cuda(0)? } else { Device::Cpu };
+    let ckpt = Checkpoint::load(&args.checkpoint)?;
+    let model = ckpt.model(&device)?;
+    let tensors = candle_core::safetensors::load(&args.input, &device)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let x = tensors.get(&args.tensor).with_context(|| {
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        format!("{} has no tensor `{}` (it has {names:?})", args.input.display(), args.tensor)
+    })?;
+    let logits = model.forward_mode(x, Mode::Inference)?.to_device(&Device::Cpu)?;
+    crate::output::save_tensors(&HashMap::from([("logits".to_string(), logits.clone())]), &args.output)?;
+    println!("{}: logits {:?} -> {}", args.input.display(), logits.dims(), args.output.display());
+    Ok(())
+}
