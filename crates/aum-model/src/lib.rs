@@ -13,6 +13,7 @@
 mod checkpoint;
 mod classify;
 mod config;
+mod conv;
 mod mixer;
 mod model;
 mod posembed;

@@ -7,16 +7,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, Linear, VarBuilder};
 
 use crate::config::{Config, Variant};
-
-/// Which side of the sequence the depthwise conv looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ConvSide {
-    /// `c[t] = b + sum_j w[j] x[t - (k-1) + j]`: the forward branch.
-    Causal,
-    /// `c[t] = b + sum_j w[j] x[t + (k-1) - j]`: v2's reverse branch, which upstream computes as
-    /// a causal conv over the time-flipped input.
-    AntiCausal,
-}
+use crate::conv::{conv_silu, ConvSide};
 
 /// Conv, projections and skip of one scan direction (v2 has two; v1 and none one).
 #[derive(Debug, Clone)]
@@ -65,21 +56,7 @@ impl Branch {
 
     /// Conv, SiLU and projections: u, delta (before bias), B and C for the scan.
     fn feed(&self, x: &Tensor, side: ConvSide, cfg: &Config) -> Result<ScanFeed> {
-        let (k, len) = (self.conv_w.dim(1)?, x.dim(1)?);
-        let padded = match side {
-            ConvSide::Causal => x.pad_with_zeros(1, k - 1, 0)?,
-            ConvSide::AntiCausal => x.pad_with_zeros(1, 0, k - 1)?,
-        };
-        let mut c = self.conv_b.broadcast_as(x.shape())?;
-        for j in 0..k {
-            let start = match side {
-                ConvSide::Causal => j,
-                ConvSide::AntiCausal => k - 1 - j,
-            };
-            let w = self.conv_w.narrow(1, j, 1)?.squeeze(1)?;
-            c = (c + padded.narrow(1, start, len)?.broadcast_mul(&w)?)?;
-        }
-        let u = c.silu()?;
+        let u = conv_silu(x, &self.conv_w, &self.conv_b, side)?;
         let dbc = self.x_proj.forward(&u)?;
         let (r, n) = (cfg.dt_rank, cfg.d_state);
         let delta = self.dt_proj.forward(&dbc.narrow(2, 0, r)?)?;
