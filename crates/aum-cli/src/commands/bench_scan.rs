@@ -1,0 +1,309 @@
+//! `aum bench scan`: the fused selective scan against the reference backend and the tensor-op
+//! step loop of candle-transformers' Mamba, all timed in the same run.
+//!
+//! Batch 1, d_state 16, Mamba-like values. Times are the minimum over `--iters` runs and are
+//! reported as ns per (token x channel x state); the comparisons are ratios of time per token.
+//! The reference and the step loop are linear in L, so they run on a shorter sequence
+//! (at most 1024 and 256 tokens) and are compared per token.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aum_scan::{
+    baseline, scan_backward, scan_forward, Backend, ScanDims, ScanInputs, ScanOptions, ScanSlices,
+};
+use candle_core::{Device, Tensor, Var};
+
+/// States per channel, as in every Mamba checkpoint.
+const D_STATE: usize = 16;
+/// The longest sequence the reference backend is timed on.
+const REFERENCE_MAX_LEN: usize = 1024;
+/// The longest sequence the tensor-op step loop is timed on.
+const STEP_LOOP_MAX_LEN: usize = 256;
+/// The configuration whose peak memory is reported.
+const RSS_CONFIG: (usize, usize) = (1536, 4096);
+
+#[derive(clap::Args, Debug)]
+pub struct BenchScanArgs {
+    /// Channel counts (d_inner), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [384, 768, 1536])]
+    pub d_inner: Vec<usize>,
+    /// Sequence lengths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [512, 1024, 4096])]
+    pub len: Vec<usize>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed runs per measurement; the fastest is reported.
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Smoke-test size: d_inner 384, L 512, 2 runs, no peak-memory measurement.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+pub fn run(args: &BenchScanArgs) -> Result<()> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = args.threads {
+        builder = builder.num_threads(n);
+    }
+    let pool = builder.build().context("building the thread pool")?;
+    pool.install(|| bench(args, pool.current_num_threads()))
+}
+
+fn bench(args: &BenchScanArgs, threads: usize) -> Result<()> {
+    let (d_list, len_list, iters) = if args.quick {
+        (vec![384], vec![512], 2)
+    } else {
+        (args.d_inner.clone(), args.len.clone(), args.iters.max(1))
+    };
+    println!(
+        "selective scan: batch 1, d_state {D_STATE}, {threads} threads, kernel {}, min of {iters} runs",
+        aum_scan::cpu_kernel_isa()
+    );
+    println!("ns/elt = ns per (token x channel x state); ratios = time per token of the other / fused cpu");
+    println!(
+        "reference timed on L <= {REFERENCE_MAX_LEN}, step loop on L <= {STEP_LOOP_MAX_LEN}\n"
+    );
+
+    if !args.quick && d_list.contains(&RSS_CONFIG.0) && len_list.contains(&RSS_CONFIG.1) {
+        peak_memory(RSS_CONFIG.0, RSS_CONFIG.1)?;
+    }
+
+    println!(
+        "{:>7} {:>5} | {:>9} {:>9} {:>7} | {:>8} {:>8} | {:>8} {:>8}",
+        "d_inner", "L", "fwd", "fwd+bwd", "f+b/fwd", "ref fwd", "ref f+b", "step fwd", "step f+b"
+    );
+    println!(
+        "{:>7} {:>5} | {:>9} {:>9} {:>7} | {:>8} {:>8} | {:>8} {:>8}",
+        "", "", "ns/elt", "ns/elt", "", "x", "x", "x", "x"
+    );
+    for &d_inner in &d_list {
+        for &len in &len_list {
+            let row = measure(d_inner, len, iters)?;
+            println!(
+                "{:>7} {:>5} | {:>9.3} {:>9.3} {:>7.2} | {:>8.1} {:>8.1} | {:>8.1} {:>8.1}",
+                d_inner,
+                len,
+                row.fwd_ns,
+                row.fwd_bwd_ns,
+                row.fwd_bwd_ns / row.fwd_ns,
+                row.ref_fwd_ns / row.fwd_ns,
+                row.ref_fwd_bwd_ns / row.fwd_bwd_ns,
+                row.step_fwd_ns / row.fwd_ns,
+                row.step_fwd_bwd_ns / row.fwd_bwd_ns,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// ns per element of each variant for one configuration.
+struct Row {
+    fwd_ns: f64,
+    fwd_bwd_ns: f64,
+    ref_fwd_ns: f64,
+    ref_fwd_bwd_ns: f64,
+    step_fwd_ns: f64,
+    step_fwd_bwd_ns: f64,
+}
+
+fn measure(d_inner: usize, len: usize, iters: usize) -> Result<Row> {
+    let full = Problem::new(d_inner, len, 1);
+    let ref_len = len.min(REFERENCE_MAX_LEN);
+    let short = Problem::new(d_inner, ref_len, 1);
+    let step_len = len.min(STEP_LOOP_MAX_LEN);
+    let step = Problem::new(d_inner, step_len, 1);
+    let cpu = ScanOptions::default();
+    let reference = ScanOptions {
+        backend: Backend::Reference,
+        ..ScanOptions::default()
+    };
+    let ns = |d: Duration, l: usize| d.as_secs_f64() * 1e9 / (l * d_inner * D_STATE) as f64;
+    let fwd = time(iters, || full.forward(&cpu))?;
+    let fwd_bwd = time(iters, || full.forward_backward(&cpu))?;
+    let ref_iters = iters.min(2);
+    let ref_fwd = time(ref_iters, || short.forward(&reference))?;
+    let ref_fwd_bwd = time(ref_iters, || short.forward_backward(&reference))?;
+    let step_fwd = time(ref_iters, || step.step_loop(false))?;
+    let step_fwd_bwd = time(ref_iters, || step.step_loop(true))?;
+    Ok(Row {
+        fwd_ns: ns(fwd, len),
+        fwd_bwd_ns: ns(fwd_bwd, len),
+        ref_fwd_ns: ns(ref_fwd, ref_len),
+        ref_fwd_bwd_ns: ns(ref_fwd_bwd, ref_len),
+        step_fwd_ns: ns(step_fwd, step_len),
+        step_fwd_bwd_ns: ns(step_fwd_bwd, step_len),
+    })
+}
+
+/// The fastest of `iters` runs, after one untimed warm-up.
+fn time(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
+    f()?;
+    let mut best = Duration::MAX;
+    for _ in 0..iters {
+        let start = Instant::now();
+        f()?;
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
+}
+
+/// Peak resident memory of one forward+backward at (d_inner, len), reset before the inputs are
+/// allocated (Linux `clear_refs`), next to the bytes of the inputs and outputs themselves.
+fn peak_memory(d_inner: usize, len: usize) -> Result<()> {
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let before = proc_status_kib("VmRSS")?;
+    let p = Problem::new(d_inner, len, 1);
+    p.forward_backward(&ScanOptions::default())?;
+    let peak = proc_status_kib("VmHWM")?;
+    // u, delta, z, y, grad_y, du, ddelta, dz: L x d each; B, C, dB, dC: L x N each.
+    let io_bytes = 4 * (8 * len * d_inner + 4 * len * D_STATE);
+    println!(
+        "peak RSS, fused forward+backward at d_inner {d_inner}, L {len}: {:.1} MiB{} \
+         (RSS before allocating inputs {:.1} MiB; inputs + outputs + gradients {:.1} MiB)\n",
+        peak as f64 / 1024.0,
+        if reset {
+            ""
+        } else {
+            " (process-wide: clear_refs unavailable)"
+        },
+        before as f64 / 1024.0,
+        io_bytes as f64 / (1024.0 * 1024.0),
+    );
+    Ok(())
+}
+
+/// A field of /proc/self/status, in KiB.
+fn proc_status_kib(field: &str) -> Result<u64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/self/status"))
+}
+
+/// Random inputs with Mamba-like statistics, in the crate's token-major layout.
+struct Problem {
+    dims: ScanDims,
+    u: Vec<f32>,
+    delta: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    d: Vec<f32>,
+    z: Vec<f32>,
+    bias: Vec<f32>,
+    grad_y: Vec<f32>,
+}
+
+impl Problem {
+    fn new(d_inner: usize, len: usize, seed: u64) -> Self {
+        let dims = ScanDims {
+            batch: 1,
+            len,
+            d_inner,
+            d_state: D_STATE,
+            groups: 1,
+        };
+        let mut rng = Rng(seed);
+        let seq = dims.seq_elems();
+        let mut vec = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
+            (0..n).map(|_| rng.uniform(lo, hi)).collect()
+        };
+        Self {
+            u: vec(seq, -1.0, 1.0),
+            delta: vec(seq, -1.0, 1.0),
+            // S4D-real initialisation: A[d, n] = -(n + 1).
+            a: (0..d_inner * D_STATE)
+                .map(|i| -((i % D_STATE) as f32 + 1.0))
+                .collect(),
+            b: vec(dims.bc_elems(), -1.0, 1.0),
+            c: vec(dims.bc_elems(), -1.0, 1.0),
+            d: vec(d_inner, 0.5, 1.5),
+            z: vec(seq, -2.0, 2.0),
+            // dt = softplus(delta + bias) mostly in 0.001 .. 0.1, as in trained models.
+            bias: vec(d_inner, -6.0, -3.0),
+            grad_y: vec(seq, -1.0, 1.0),
+            dims,
+        }
+    }
+
+    fn slices(&self) -> ScanSlices<'_> {
+        ScanSlices {
+            dims: self.dims,
+            u: &self.u,
+            delta: &self.delta,
+            a: &self.a,
+            b: &self.b,
+            c: &self.c,
+            d: Some(&self.d),
+            z: Some(&self.z),
+            delta_bias: Some(&self.bias),
+            h0: None,
+        }
+    }
+
+    fn forward(&self, opts: &ScanOptions) -> Result<()> {
+        scan_forward(&self.slices(), opts)?;
+        Ok(())
+    }
+
+    fn forward_backward(&self, opts: &ScanOptions) -> Result<()> {
+        scan_forward(&self.slices(), opts)?;
+        scan_backward(&self.slices(), &self.grad_y, None, opts)?;
+        Ok(())
+    }
+
+    /// The candle tensor-op loop; with `backward`, on variables and followed by
+    /// `loss.backward()`.
+    fn step_loop(&self, backward: bool) -> Result<()> {
+        let s = self.dims;
+        let dev = Device::Cpu;
+        let seq = (1, s.len, s.d_inner);
+        let bc = (1, s.len, s.d_state);
+        // With `backward`, the inputs are variables so that autograd records the loop.
+        let mk = |v: &[f32], shape: &[usize]| -> Result<Tensor> {
+            let t = Tensor::from_slice(v, shape, &dev)?;
+            Ok(if backward {
+                Var::from_tensor(&t)?.as_tensor().clone()
+            } else {
+                t
+            })
+        };
+        let u = mk(&self.u, &[seq.0, seq.1, seq.2])?;
+        let delta = mk(&self.delta, &[seq.0, seq.1, seq.2])?;
+        let a = mk(&self.a, &[s.d_inner, s.d_state])?;
+        let b = mk(&self.b, &[bc.0, bc.1, bc.2])?;
+        let c = mk(&self.c, &[bc.0, bc.1, bc.2])?;
+        let d = mk(&self.d, &[s.d_inner])?;
+        let z = mk(&self.z, &[seq.0, seq.1, seq.2])?;
+        let bias = mk(&self.bias, &[s.d_inner])?;
+        let inputs = ScanInputs::new(&u, &delta, &a, &b, &c)
+            .with_d(&d)
+            .with_z(&z)
+            .with_delta_bias(&bias);
+        let out = baseline::step_loop(&inputs, true)?;
+        if backward {
+            let grad_y = Tensor::from_slice(&self.grad_y, seq, &dev)?;
+            (out.y * grad_y)?.sum_all()?.backward()?;
+        }
+        Ok(())
+    }
+}
+
+/// SplitMix64, so the inputs depend only on the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        lo + (hi - lo) * ((z >> 40) as f32 / (1u64 << 24) as f32)
+    }
+}

@@ -1,0 +1,289 @@
+//! `aum scan`: run the selective scan on tensors from a safetensors file.
+//!
+//! The input is named and laid out like the scan fixtures, i.e. upstream's channel-major
+//! layout: `u`, `delta`, `z` (batch, d_inner, L); `B`, `C` (batch, d_state, L) or
+//! (batch, groups, d_state, L); `A` (d_inner, d_state); optional `D`, `delta_bias` (d_inner),
+//! `z`, `h0` (batch, d_inner, d_state) and `grad_out` (like u). The output holds `out` and
+//! `last_state` in the same layout, plus `grad_u` .. `grad_delta_bias` when `grad_out` is given.
+//! When the input also holds expected results under those names (as every fixture does), each
+//! is compared with the fixtures' tolerance and the command fails if any differs: that makes it
+//! a checker for any backend against any fixture.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use aum_scan::{
+    scan_backward, scan_forward, Backend, Direction, ScanDims, ScanOptions, ScanSlices,
+};
+use candle_core::{DType, Device, Tensor};
+
+/// Relative tolerance of the check against expected tensors (with [`ATOL`]).
+const RTOL: f32 = 1e-4;
+/// Absolute floor of the check: |got - want| <= RTOL·|want| + ATOL.
+const ATOL: f32 = 1e-5;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum BackendArg {
+    /// Plain loops: the oracle.
+    Reference,
+    /// The fused, vectorised CPU kernel.
+    Cpu,
+    /// The CUDA kernel (not in this build).
+    Cuda,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Reference => Backend::Reference,
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Cuda => Backend::Cuda,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Input tensors (safetensors), named and laid out as the scan fixtures.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write out, last_state and the gradients (safetensors).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Which implementation runs.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    pub backend: BackendArg,
+    /// Use delta + delta_bias as the step size directly (the fixtures apply softplus).
+    #[arg(long)]
+    pub no_softplus: bool,
+    /// Scan from the last token to the first.
+    #[arg(long)]
+    pub reverse: bool,
+}
+
+pub fn run(args: &ScanArgs) -> Result<()> {
+    let tensors = candle_core::safetensors::load(&args.input, &Device::Cpu)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let input = Input::from_tensors(&tensors)?;
+    let opts = ScanOptions {
+        softplus: !args.no_softplus,
+        direction: if args.reverse {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        },
+        backend: args.backend.into(),
+    };
+    let x = input.slices();
+    let dims = x.dims;
+    println!(
+        "{}: batch {}, d_inner {}, L {}, d_state {}, groups {}; backend {}",
+        args.input.display(),
+        dims.batch,
+        dims.d_inner,
+        dims.len,
+        dims.d_state,
+        dims.groups,
+        opts.backend.name()
+    );
+
+    let start = Instant::now();
+    let fwd = scan_forward(&x, &opts)?;
+    println!("forward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+    let mut out = HashMap::new();
+    out.insert("out".to_string(), input.seq_to_upstream(fwd.y)?);
+    let state_shape = (dims.batch, dims.d_inner, dims.d_state);
+    out.insert(
+        "last_state".to_string(),
+        Tensor::from_vec(fwd.last_state, state_shape, &Device::Cpu)?,
+    );
+    if let Some(grad_out) = &input.grad_out {
+        let start = Instant::now();
+        let g = scan_backward(&x, grad_out, None, &opts)?;
+        println!("backward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+        out.insert("grad_u".into(), input.seq_to_upstream(g.u)?);
+        out.insert("grad_delta".into(), input.seq_to_upstream(g.delta)?);
+        let a_shape = (dims.d_inner, dims.d_state);
+        out.insert(
+            "grad_A".into(),
+            Tensor::from_vec(g.a, a_shape, &Device::Cpu)?,
+        );
+        out.insert("grad_B".into(), input.bc_to_upstream(g.b)?);
+        out.insert("grad_C".into(), input.bc_to_upstream(g.c)?);
+        if let Some(v) = g.z {
+            out.insert("grad_z".into(), input.seq_to_upstream(v)?);
+        }
+        if let Some(v) = g.d {
+            out.insert(
+                "grad_D".into(),
+                Tensor::from_vec(v, dims.d_inner, &Device::Cpu)?,
+            );
+        }
+        if let Some(v) = g.delta_bias {
+            let t = Tensor::from_vec(v, dims.d_inner, &Device::Cpu)?;
+            out.insert("grad_delta_bias".into(), t);
+        }
+    }
+    crate::output::save_tensors(&out, &args.output)?;
+    println!("wrote {}", args.output.display());
+    check_against_expected(&out, &tensors)
+}
+
+/// Compares every output that the input file also holds; fails if any is out of tolerance.
+fn check_against_expected(
+    out: &HashMap<String, Tensor>,
+    expected: &HashMap<String, Tensor>,
+) -> Result<()> {
+    let mut names: Vec<&String> = out.keys().filter(|k| expected.contains_key(*k)).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    println!(
+        "\n{:<16} {:>12} {:>12}  check |diff| <= {RTOL:e}·|want| + {ATOL:e}",
+        "tensor", "max abs", "max rel"
+    );
+    let mut failed = Vec::new();
+    for name in names {
+        let got = flat(&out[name])?;
+        let want = flat(&expected[name])?;
+        if got.len() != want.len() {
+            println!("{name:<16} size {} but expected {}", got.len(), want.len());
+            failed.push(name.as_str());
+            continue;
+        }
+        let (mut max_abs, mut max_rel, mut ok) = (0.0f32, 0.0f32, true);
+        for (g, w) in got.iter().zip(&want) {
+            let diff = (g - w).abs();
+            max_abs = max_abs.max(diff);
+            max_rel = max_rel.max(diff / w.abs().max(f32::MIN_POSITIVE));
+            ok &= diff <= RTOL * w.abs() + ATOL;
+        }
+        let verdict = if ok { "ok" } else { "FAIL" };
+        println!("{name:<16} {max_abs:>12.3e} {max_rel:>12.3e}  {verdict}");
+        if !ok {
+            failed.push(name.as_str());
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("out of tolerance: {}", failed.join(", "))
+    }
+}
+
+fn flat(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// The input tensors converted to the scan's token-major layout.
+struct Input {
+    dims: ScanDims,
+    /// Whether B and C came with an explicit groups axis.
+    grouped_bc: bool,
+    u: Vec<f32>,
+    delta: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    d: Option<Vec<f32>>,
+    z: Option<Vec<f32>>,
+    delta_bias: Option<Vec<f32>>,
+    h0: Option<Vec<f32>>,
+    grad_out: Option<Vec<f32>>,
+}
+
+impl Input {
+    fn from_tensors(t: &HashMap<String, Tensor>) -> Result<Self> {
+        let get = |name: &str| {
+            t.get(name)
+                .with_context(|| format!("the input has no tensor `{name}`"))
+        };
+        let u = get("u")?;
+        let (batch, d_inner, len) = u
+            .dims3()
+            .with_context(|| format!("`u` must be (batch, d_inner, L), got {:?}", u.dims()))?;
+        let a = get("A")?;
+        let (_, d_state) = a
+            .dims2()
+            .with_context(|| format!("`A` must be (d_inner, d_state), got {:?}", a.dims()))?;
+        let b = get("B")?;
+        let (groups, grouped_bc) = match *b.dims() {
+            [_, _, _] => (1, false),
+            [_, g, _, _] => (g, true),
+            _ => bail!(
+                "`B` must be (batch, d_state, L) or (batch, groups, d_state, L), got {:?}",
+                b.dims()
+            ),
+        };
+        // The scan validates every shape against these dims and names the culprit.
+        let dims = ScanDims {
+            batch,
+            len,
+            d_inner,
+            d_state,
+            groups,
+        };
+        let seq = |x: &Tensor| -> Result<Vec<f32>> { flat(&x.transpose(1, 2)?.contiguous()?) };
+        let bc = |x: &Tensor| -> Result<Vec<f32>> {
+            let x = if grouped_bc {
+                x.permute((0, 3, 1, 2))?
+            } else {
+                x.transpose(1, 2)?
+            };
+            flat(&x.contiguous()?)
+        };
+        let seq_opt = |name: &str| t.get(name).map(seq).transpose();
+        let flat_opt = |name: &str| t.get(name).map(flat).transpose();
+        Ok(Self {
+            dims,
+            grouped_bc,
+            u: seq(u)?,
+            delta: seq(get("delta")?)?,
+            a: flat(a)?,
+            b: bc(b)?,
+            c: bc(get("C")?)?,
+            d: flat_opt("D")?,
+            z: seq_opt("z")?,
+            delta_bias: flat_opt("delta_bias")?,
+            h0: flat_opt("h0")?,
+            grad_out: seq_opt("grad_out")?,
+        })
+    }
+
+    fn slices(&self) -> ScanSlices<'_> {
+        ScanSlices {
+            dims: self.dims,
+            u: &self.u,
+            delta: &self.delta,
+            a: &self.a,
+            b: &self.b,
+            c: &self.c,
+            d: self.d.as_deref(),
+            z: self.z.as_deref(),
+            delta_bias: self.delta_bias.as_deref(),
+            h0: self.h0.as_deref(),
+        }
+    }
+
+    /// (batch, L, d_inner) data -> a (batch, d_inner, L) tensor.
+    fn seq_to_upstream(&self, v: Vec<f32>) -> Result<Tensor> {
+        let s = self.dims;
+        let t = Tensor::from_vec(v, (s.batch, s.len, s.d_inner), &Device::Cpu)?;
+        Ok(t.transpose(1, 2)?.contiguous()?)
+    }
+
+    /// (batch, L, groups, d_state) data -> B's or C's input layout.
+    fn bc_to_upstream(&self, v: Vec<f32>) -> Result<Tensor> {
+        let s = self.dims;
+        let t = Tensor::from_vec(v, (s.batch, s.len, s.groups, s.d_state), &Device::Cpu)?;
+        let t = if self.grouped_bc {
+            t.permute((0, 2, 3, 1))?
+        } else {
+            t.squeeze(2)?.transpose(1, 2)?
+        };
+        Ok(t.contiguous()?)
+    }
+}

@@ -1,0 +1,115 @@
+//! The fused forward scan.
+
+use super::{
+    bc_offset, load_lane, load_state, plan, seq_offset, BlockParams, Isa, Item, Lane, SharedOut,
+    Token, BLOCK,
+};
+use crate::fastmath::{self, Madd, Plain};
+use crate::{Direction, ScanResult, ScanSlices};
+use rayon::prelude::*;
+
+pub(crate) fn forward(x: &ScanSlices<'_>, softplus: bool, dir: Direction) -> ScanResult {
+    let dims = x.dims;
+    let mut y = vec![0.0; dims.seq_elems()];
+    let mut last_state = vec![0.0; dims.state_elems()];
+    let out = SharedOut::new(&mut y);
+    let last = SharedOut::new(&mut last_state);
+    let isa = Isa::detect();
+    plan(&dims).par_iter().for_each(|it| {
+        let job = Job {
+            x,
+            it,
+            softplus,
+            dir,
+            out,
+            last,
+        };
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU.
+            Isa::Avx512 => unsafe { run_avx512(&job) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
+            Isa::Avx2Fma => unsafe { run_avx2_fma(&job) },
+            Isa::Portable => run::<Plain>(&job),
+        }
+    });
+    ScanResult { y, last_state }
+}
+
+/// One item's arguments.
+struct Job<'x, 'o> {
+    x: &'x ScanSlices<'x>,
+    it: &'x Item,
+    softplus: bool,
+    dir: Direction,
+    out: SharedOut<'o>,
+    last: SharedOut<'o>,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn run_avx512(job: &Job<'_, '_>) {
+    run::<fastmath::Fused>(job)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2_fma(job: &Job<'_, '_>) {
+    run::<fastmath::Fused>(job)
+}
+
+/// Scans one item: every token, writing its columns of `y`, then its rows of `last_state`.
+#[inline(always)]
+fn run<M: Madd>(job: &Job<'_, '_>) {
+    let Job { x, it, .. } = *job;
+    let dims = x.dims;
+    let n_st = dims.d_state;
+    let width = it.width;
+    let params = BlockParams::load(x, it);
+    let mut h = load_state(x.h0, &dims, it);
+    let mut tok = Token::new();
+    let mut y: Lane = [0.0; BLOCK];
+    let mut z: Lane = [0.0; BLOCK];
+    for step in 0..dims.len {
+        let t = job.dir.token(step, dims.len);
+        let off = seq_offset(&dims, it, t);
+        tok.load::<M>(x, off, width, &params.bias, job.softplus);
+        for j in 0..BLOCK {
+            y[j] = params.skip[j] * tok.u[j];
+        }
+        let bc = bc_offset(&dims, it, t);
+        let b_t = &x.b[bc..bc + n_st];
+        let c_t = &x.c[bc..bc + n_st];
+        for n in 0..n_st {
+            step_state::<M>(&mut h[n], &params.a[n], &tok, b_t[n], c_t[n], &mut y);
+        }
+        if let Some(zs) = x.z {
+            load_lane(zs, off, width, &mut z);
+            for j in 0..BLOCK {
+                y[j] *= z[j] * fastmath::sigmoid::<M>(z[j]);
+            }
+        }
+        // SAFETY: this item owns channels c0..c0+width of every row.
+        unsafe { job.out.write_lane(off, &y, width) };
+    }
+    let mut rows = vec![0.0; width * n_st];
+    for (j, row) in rows.chunks_exact_mut(n_st).enumerate() {
+        for (n, v) in row.iter_mut().enumerate() {
+            *v = h[n][j];
+        }
+    }
+    // SAFETY: rows (b, c0..c0+width) of last_state belong to this item alone.
+    unsafe { job.last.write((it.b * dims.d_inner + it.c0) * n_st, &rows) };
+}
+
+/// One state of one token for the whole block: `h = exp(dt·A)·h + dt·u·B`, `y += C·h`.
+#[inline(always)]
+fn step_state<M: Madd>(h: &mut Lane, a: &Lane, tok: &Token, b: f32, c: f32, y: &mut Lane) {
+    for j in 0..BLOCK {
+        let decay = fastmath::exp::<M>(tok.dt[j] * a[j]);
+        let hj = M::madd(decay, h[j], tok.dtu[j] * b);
+        h[j] = hj;
+        y[j] = M::madd(hj, c, y[j]);
+    }
+}

@@ -1,0 +1,297 @@
+//! The fused CPU backend.
+//!
+//! Work is split into items of one batch row times a block of up to [`BLOCK`] channels that
+//! share a group (so B and C are scalars for the whole block), and rayon runs the items in
+//! parallel. Within an item the loop is token-major: for each token, for each state `n`, one
+//! pass over the block's channels. That inner pass has a fixed trip count and no cross-lane
+//! dependency, so LLVM turns it into vector code; the state, `h[n][channel]`, is
+//! `BLOCK · d_state` floats (4 KiB for N = 16) and stays in L1. Nothing of size (L, d, N) is
+//! ever materialised.
+//!
+//! The hot loops are compiled three times: for AVX-512, for AVX2 + FMA, and portably; the best
+//! one the CPU supports is picked at run time (the default x86-64 target only assumes SSE2,
+//! and AVX-512 halves the instruction count of the exp-bound inner loop).
+
+// The lane loops index several arrays in lockstep (`h[j]`, `a[j]`, `dt[j]`, ...): explicit
+// indices read like the math and vectorise reliably; zipped iterators of four arrays do neither.
+#![allow(clippy::needless_range_loop)]
+
+mod backward;
+mod forward;
+
+pub(crate) use backward::backward;
+pub(crate) use forward::forward;
+
+use crate::fastmath::{self, Madd};
+use crate::{ScanDims, ScanSlices};
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+/// Channels per item: 64 floats are eight AVX2 vectors, enough independent work per state to
+/// hide the latency of `exp`, and few enough that a 16-state block fits in L1.
+pub(super) const BLOCK: usize = 64;
+
+/// One value per channel of a block.
+pub(super) type Lane = [f32; BLOCK];
+
+/// A unit of parallel work: batch row `b`, channels `c0 .. c0 + width` of group `group`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Item {
+    pub b: usize,
+    pub group: usize,
+    pub c0: usize,
+    pub width: usize,
+}
+
+/// Splits the problem into items; blocks never straddle a group boundary.
+pub(super) fn plan(dims: &ScanDims) -> Vec<Item> {
+    let gw = dims.group_width();
+    let mut items = Vec::new();
+    for b in 0..dims.batch {
+        for group in 0..dims.groups {
+            let mut c0 = group * gw;
+            let end = c0 + gw;
+            while c0 < end {
+                let width = BLOCK.min(end - c0);
+                items.push(Item {
+                    b,
+                    group,
+                    c0,
+                    width,
+                });
+                c0 += width;
+            }
+        }
+    }
+    items
+}
+
+/// An output buffer that parallel items write into, each to its own ranges.
+///
+/// The token-major outputs interleave the items' columns row by row, so no safe split of a
+/// `&mut [f32]` hands each item its part; instead items copy into disjoint ranges through a
+/// raw pointer. The lifetime ties the view to the borrowed buffer.
+#[derive(Clone, Copy)]
+pub(super) struct SharedOut<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _buf: PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: the view only allows copies into caller-chosen ranges; `write`'s contract makes
+// concurrent writes disjoint, so sharing the pointer between threads is sound.
+unsafe impl Send for SharedOut<'_> {}
+unsafe impl Sync for SharedOut<'_> {}
+
+impl<'a> SharedOut<'a> {
+    pub(super) fn new(buf: &'a mut [f32]) -> Self {
+        Self {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            _buf: PhantomData,
+        }
+    }
+
+    /// Copies `src` to `offset ..`.
+    ///
+    /// # Safety
+    /// No other thread may read or write `offset .. offset + src.len()` concurrently.
+    pub(super) unsafe fn write(&self, offset: usize, src: &[f32]) {
+        assert!(
+            offset + src.len() <= self.len,
+            "SharedOut write out of bounds"
+        );
+        // SAFETY: in bounds (checked above); exclusive per the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(offset), src.len()) }
+    }
+
+    /// Copies the first `width` values of a lane to `offset ..`.
+    ///
+    /// # Safety
+    /// As for [`SharedOut::write`].
+    #[inline(always)]
+    pub(super) unsafe fn write_lane(&self, offset: usize, src: &Lane, width: usize) {
+        assert!(offset + width <= self.len, "SharedOut write out of bounds");
+        let dst = self.ptr.wrapping_add(offset);
+        if width == BLOCK {
+            // SAFETY: in bounds (checked above); exclusive per the caller's contract. A
+            // whole-lane copy has a constant size, so it compiles to vector moves.
+            unsafe { std::ptr::copy_nonoverlapping(src, dst.cast::<Lane>(), 1) }
+        } else {
+            // SAFETY: as above.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, width) }
+        }
+    }
+}
+
+/// The instruction set the hot loops were compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// 512-bit vectors (16 channels per instruction) with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// 256-bit vectors with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    /// Whatever the compilation target allows (SSE2 on default x86-64), without FMA.
+    Portable,
+}
+
+impl Isa {
+    /// The best instruction set this CPU has, capped by the `AUM_SCAN_ISA` environment variable
+    /// (`avx512`, `avx2` or `portable`; read once), which exists to test and time each path.
+    pub(super) fn detect() -> Self {
+        static ISA: OnceLock<Isa> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            let cap = std::env::var("AUM_SCAN_ISA").unwrap_or_default();
+            Self::best_available(&cap)
+        })
+    }
+
+    fn best_available(cap: &str) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            if fma && is_x86_feature_detected!("avx512f") && !matches!(cap, "avx2" | "portable") {
+                return Isa::Avx512;
+            }
+            if fma && cap != "portable" {
+                return Isa::Avx2Fma;
+            }
+        }
+        let _ = cap;
+        Isa::Portable
+    }
+}
+
+/// The name of the instruction set [`Isa::detect`] picks.
+pub(crate) fn isa_name() -> &'static str {
+    match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => "avx512f+fma",
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => "avx2+fma",
+        Isa::Portable => "portable",
+    }
+}
+
+/// Per-block constants, transposed to `[state][channel]` so the inner loop reads them
+/// contiguously. Padding channels hold A = 0, D = 0, bias = 0.
+pub(super) struct BlockParams {
+    pub a: Vec<Lane>,
+    pub skip: Lane,
+    pub bias: Lane,
+}
+
+impl BlockParams {
+    #[inline(always)]
+    pub(super) fn load(x: &ScanSlices<'_>, it: &Item) -> Self {
+        let n_st = x.dims.d_state;
+        let mut a = vec![[0.0; BLOCK]; n_st];
+        for j in 0..it.width {
+            for (n, lane) in a.iter_mut().enumerate() {
+                lane[j] = x.a[(it.c0 + j) * n_st + n];
+            }
+        }
+        let mut skip = [0.0; BLOCK];
+        let mut bias = [0.0; BLOCK];
+        if let Some(d) = x.d {
+            skip[..it.width].copy_from_slice(&d[it.c0..it.c0 + it.width]);
+        }
+        if let Some(db) = x.delta_bias {
+            bias[..it.width].copy_from_slice(&db[it.c0..it.c0 + it.width]);
+        }
+        Self { a, skip, bias }
+    }
+}
+
+/// Loads the block's rows of a (batch, d_inner, d_state) tensor as `[state][channel]`
+/// (zeros when absent).
+#[inline(always)]
+pub(super) fn load_state(src: Option<&[f32]>, dims: &ScanDims, it: &Item) -> Vec<Lane> {
+    let n_st = dims.d_state;
+    let mut h = vec![[0.0; BLOCK]; n_st];
+    if let Some(src) = src {
+        let base = (it.b * dims.d_inner + it.c0) * n_st;
+        for j in 0..it.width {
+            for (n, lane) in h.iter_mut().enumerate() {
+                lane[j] = src[base + j * n_st + n];
+            }
+        }
+    }
+    h
+}
+
+/// Copies `width` values from `src[offset..]` into a lane, zero-filling the rest.
+#[inline(always)]
+pub(super) fn load_lane(src: &[f32], offset: usize, width: usize, dst: &mut Lane) {
+    if width == BLOCK {
+        // A constant-size copy compiles to a few vector moves instead of a memcpy call,
+        // which would cost about a tenth of the forward pass.
+        dst.copy_from_slice(&src[offset..offset + BLOCK]);
+    } else {
+        dst[..width].copy_from_slice(&src[offset..offset + width]);
+        dst[width..].fill(0.0);
+    }
+}
+
+/// The per-channel values of one token for one block.
+#[derive(Clone)]
+pub(super) struct Token {
+    pub u: Lane,
+    /// delta + bias: softplus's argument.
+    pub raw: Lane,
+    pub dt: Lane,
+    pub dtu: Lane,
+}
+
+impl Token {
+    pub(super) fn new() -> Self {
+        Self {
+            u: [0.0; BLOCK],
+            raw: [0.0; BLOCK],
+            dt: [0.0; BLOCK],
+            dtu: [0.0; BLOCK],
+        }
+    }
+
+    /// Loads token `t` (at `offset` in the (batch, L, d_inner) tensors) and computes
+    /// `dt = softplus(delta + bias)` and `dt·u`.
+    #[inline(always)]
+    pub(super) fn load<M: Madd>(
+        &mut self,
+        x: &ScanSlices<'_>,
+        offset: usize,
+        width: usize,
+        bias: &Lane,
+        softplus: bool,
+    ) {
+        load_lane(x.u, offset, width, &mut self.u);
+        load_lane(x.delta, offset, width, &mut self.raw);
+        for j in 0..BLOCK {
+            self.raw[j] += bias[j];
+        }
+        if softplus {
+            for j in 0..BLOCK {
+                self.dt[j] = fastmath::softplus::<M>(self.raw[j]);
+            }
+        } else {
+            self.dt = self.raw;
+        }
+        for j in 0..BLOCK {
+            self.dtu[j] = self.dt[j] * self.u[j];
+        }
+    }
+}
+
+/// Offset of (b, t, channel c0) in the (batch, L, d_inner) tensors.
+#[inline(always)]
+pub(super) fn seq_offset(dims: &ScanDims, it: &Item, t: usize) -> usize {
+    (it.b * dims.len + t) * dims.d_inner + it.c0
+}
+
+/// Offset of (b, t, group, n = 0) in B and C.
+#[inline(always)]
+pub(super) fn bc_offset(dims: &ScanDims, it: &Item, t: usize) -> usize {
+    ((it.b * dims.len + t) * dims.groups + it.group) * dims.d_state
+}

@@ -1,0 +1,54 @@
+//! The crate's error type.
+
+/// Everything that can go wrong when calling the scan.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor or slice does not have the shape the scan expects.
+    #[error("selective scan: `{name}` has shape {actual:?}, expected {expected}")]
+    Shape {
+        /// The argument's name, as in the API (`u`, `delta`, `B`, ...).
+        name: &'static str,
+        /// The expected shape, written out with the dimension names.
+        expected: String,
+        /// The shape that was passed.
+        actual: Vec<usize>,
+    },
+    /// Dimensions that are individually fine but do not fit together.
+    #[error("selective scan: {0}")]
+    Dims(String),
+    /// The tensor is not of a floating-point dtype the scan accepts.
+    #[error("selective scan: `{name}` has dtype {dtype:?}; expected f32, f16, bf16 or f64")]
+    DType {
+        /// The argument's name.
+        name: &'static str,
+        /// The dtype that was passed.
+        dtype: candle_core::DType,
+    },
+    /// The tensors are not all on one device, or not on a device the backend runs on.
+    #[error("selective scan: {0}")]
+    Device(String),
+    /// The requested backend cannot run here.
+    #[error("selective scan: backend `{backend}` is unavailable: {reason}")]
+    BackendUnavailable {
+        /// The backend's name.
+        backend: &'static str,
+        /// Why it cannot run.
+        reason: &'static str,
+    },
+    /// An error from candle while packing or unpacking tensors.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl Error {
+    /// The error for the CUDA backend, which this build does not have.
+    pub(crate) fn cuda_unavailable() -> Self {
+        Error::BackendUnavailable {
+            backend: "cuda",
+            reason: "aum-scan was built without the cuda feature",
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,430 @@
+//! The candle-tensor API and the custom op that records the scan for autograd.
+//!
+//! candle's custom ops take at most three tensors, so the inputs are packed by concatenating
+//! along the first axis, which keeps every original tensor a contiguous sub-slice of a packed
+//! one (no copies inside the op):
+//!
+//! - `seqs` = [u; delta; z] as (2 or 3 · batch, L, d_inner),
+//! - `bc` = [B; C] as (2 · batch, L, groups, d_state),
+//! - `params` = [A flattened; D; delta_bias] as (d_inner · d_state + 2 · d_inner), with zeros
+//!   standing in for an absent D or delta_bias.
+//!
+//! The op's output is `[y; last_state]` flattened, and [`selective_scan`] narrows it back. Since
+//! `cat`, `narrow`, `reshape` and `to_dtype` all have backward passes, gradients reach the
+//! caller's original tensors. `h0` is held by the op, not passed as an input, and so gets no
+//! gradient; the gradient of `last_state` *is* propagated.
+
+use crate::{Backend, Error, Result, ScanDims, ScanOptions, ScanSlices};
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Storage, Tensor};
+
+/// The scan's tensor inputs (layouts in the crate docs). Build with [`ScanInputs::new`] and the
+/// `with_*` methods for the optional ones.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanInputs<'a> {
+    /// (batch, L, d_inner).
+    pub u: &'a Tensor,
+    /// (batch, L, d_inner), before bias and softplus.
+    pub delta: &'a Tensor,
+    /// (d_inner, d_state).
+    pub a: &'a Tensor,
+    /// (batch, L, d_state) or (batch, L, groups, d_state).
+    pub b: &'a Tensor,
+    /// Same shape as `b`.
+    pub c: &'a Tensor,
+    /// (d_inner).
+    pub d: Option<&'a Tensor>,
+    /// (batch, L, d_inner).
+    pub z: Option<&'a Tensor>,
+    /// (d_inner).
+    pub delta_bias: Option<&'a Tensor>,
+    /// (batch, d_inner, d_state).
+    pub h0: Option<&'a Tensor>,
+}
+
+impl<'a> ScanInputs<'a> {
+    /// The required inputs; the optional ones start absent.
+    pub fn new(
+        u: &'a Tensor,
+        delta: &'a Tensor,
+        a: &'a Tensor,
+        b: &'a Tensor,
+        c: &'a Tensor,
+    ) -> Self {
+        Self {
+            u,
+            delta,
+            a,
+            b,
+            c,
+            d: None,
+            z: None,
+            delta_bias: None,
+            h0: None,
+        }
+    }
+
+    /// Adds the skip term `D·u`.
+    pub fn with_d(mut self, d: &'a Tensor) -> Self {
+        self.d = Some(d);
+        self
+    }
+
+    /// Adds the gate `y *= silu(z)`.
+    pub fn with_z(mut self, z: &'a Tensor) -> Self {
+        self.z = Some(z);
+        self
+    }
+
+    /// Adds the bias added to delta before softplus.
+    pub fn with_delta_bias(mut self, delta_bias: &'a Tensor) -> Self {
+        self.delta_bias = Some(delta_bias);
+        self
+    }
+
+    /// Starts from state `h0` instead of zeros.
+    pub fn with_h0(mut self, h0: &'a Tensor) -> Self {
+        self.h0 = Some(h0);
+        self
+    }
+}
+
+/// What [`selective_scan`] returns.
+#[derive(Clone, Debug)]
+pub struct ScanOutput {
+    /// (batch, L, d_inner), in u's dtype.
+    pub y: Tensor,
+    /// (batch, d_inner, d_state), f32.
+    pub last_state: Tensor,
+}
+
+/// Runs the selective scan on candle tensors.
+///
+/// Inputs of dtype f16, bf16 or f64 are converted to f32 (all arithmetic is f32, as upstream)
+/// and `y` is converted back to u's dtype. The result is recorded for autograd when any input
+/// is a variable. The reference and cpu backends need CPU tensors.
+pub fn selective_scan(inputs: &ScanInputs<'_>, opts: &ScanOptions) -> Result<ScanOutput> {
+    if opts.backend == Backend::Cuda {
+        return Err(Error::cuda_unavailable());
+    }
+    let dims = check_shapes(inputs)?;
+    check_devices(inputs)?;
+    let (batch, len, d_inner, d_state, groups) = (
+        dims.batch,
+        dims.len,
+        dims.d_inner,
+        dims.d_state,
+        dims.groups,
+    );
+    let u = as_f32("u", inputs.u)?;
+    let delta = as_f32("delta", inputs.delta)?;
+    let mut seqs = vec![u, delta];
+    if let Some(z) = inputs.z {
+        seqs.push(as_f32("z", z)?);
+    }
+    let seqs = Tensor::cat(&seqs, 0)?;
+    let bc_shape = (batch, len, groups, d_state);
+    let b = as_f32("B", inputs.b)?.reshape(bc_shape)?;
+    let c = as_f32("C", inputs.c)?.reshape(bc_shape)?;
+    let bc = Tensor::cat(&[b, c], 0)?;
+    let device = inputs.u.device();
+    let vector = |name, t: Option<&Tensor>| match t {
+        Some(t) => as_f32(name, t),
+        None => Ok(Tensor::zeros(d_inner, DType::F32, device)?),
+    };
+    let params = Tensor::cat(
+        &[
+            as_f32("A", inputs.a)?.flatten_all()?,
+            vector("D", inputs.d)?,
+            vector("delta_bias", inputs.delta_bias)?,
+        ],
+        0,
+    )?;
+    let h0 = match inputs.h0 {
+        Some(h0) => Some(as_f32("h0", h0)?.contiguous()?.detach()),
+        None => None,
+    };
+    let op = ScanOp {
+        dims,
+        opts: *opts,
+        has_z: inputs.z.is_some(),
+        has_d: inputs.d.is_some(),
+        has_bias: inputs.delta_bias.is_some(),
+        h0,
+    };
+    let packed = seqs.apply_op3(&bc, &params, op)?;
+    let y_len = dims.seq_elems();
+    let y = packed
+        .narrow(0, 0, y_len)?
+        .reshape((batch, len, d_inner))?
+        .to_dtype(inputs.u.dtype())?;
+    let last_state = packed
+        .narrow(0, y_len, dims.state_elems())?
+        .reshape((batch, d_inner, d_state))?;
+    Ok(ScanOutput { y, last_state })
+}
+
+/// Converts a floating-point tensor to f32 (a no-op for f32) and rejects other dtypes.
+fn as_f32(name: &'static str, t: &Tensor) -> Result<Tensor> {
+    match t.dtype() {
+        DType::F32 => Ok(t.clone()),
+        DType::F16 | DType::BF16 | DType::F64 => Ok(t.to_dtype(DType::F32)?),
+        dtype => Err(Error::DType { name, dtype }),
+    }
+}
+
+fn shape_error(name: &'static str, expected: String, t: &Tensor) -> Error {
+    Error::Shape {
+        name,
+        expected,
+        actual: t.dims().to_vec(),
+    }
+}
+
+/// Derives the problem sizes from the tensors and checks every shape against them.
+fn check_shapes(x: &ScanInputs<'_>) -> Result<ScanDims> {
+    let (batch, len, d_inner) = match *x.u.dims() {
+        [b, l, d] => (b, l, d),
+        _ => return Err(shape_error("u", "(batch, L, d_inner)".into(), x.u)),
+    };
+    let seq = format!("(batch={batch}, L={len}, d_inner={d_inner})");
+    let expect = |name, t: &Tensor, want: &[usize], text: &str| {
+        if t.dims() == want {
+            Ok(())
+        } else {
+            Err(shape_error(name, text.to_string(), t))
+        }
+    };
+    expect("delta", x.delta, &[batch, len, d_inner], &seq)?;
+    let d_state = match *x.a.dims() {
+        [d, n] if d == d_inner => n,
+        _ => {
+            let text = format!("(d_inner={d_inner}, d_state)");
+            return Err(shape_error("A", text, x.a));
+        }
+    };
+    let bc_text = format!(
+        "(batch={batch}, L={len}, d_state={d_state}) or (batch={batch}, L={len}, groups, d_state={d_state})"
+    );
+    let groups = match *x.b.dims() {
+        [b, l, n] if (b, l, n) == (batch, len, d_state) => 1,
+        [b, l, g, n] if (b, l, n) == (batch, len, d_state) => g,
+        _ => return Err(shape_error("B", bc_text, x.b)),
+    };
+    if x.c.dims() != x.b.dims() {
+        let text = format!("the same as B, {:?}", x.b.dims());
+        return Err(shape_error("C", text, x.c));
+    }
+    let vec_text = format!("(d_inner={d_inner})");
+    if let Some(d) = x.d {
+        expect("D", d, &[d_inner], &vec_text)?;
+    }
+    if let Some(bias) = x.delta_bias {
+        expect("delta_bias", bias, &[d_inner], &vec_text)?;
+    }
+    if let Some(z) = x.z {
+        expect("z", z, &[batch, len, d_inner], &seq)?;
+    }
+    if let Some(h0) = x.h0 {
+        let text = format!("(batch={batch}, d_inner={d_inner}, d_state={d_state})");
+        expect("h0", h0, &[batch, d_inner, d_state], &text)?;
+    }
+    let dims = ScanDims {
+        batch,
+        len,
+        d_inner,
+        d_state,
+        groups,
+    };
+    dims.validate()?;
+    Ok(dims)
+}
+
+/// Checks that every tensor is on u's device, and that it is the CPU.
+fn check_devices(x: &ScanInputs<'_>) -> Result<()> {
+    let device = x.u.device();
+    let named = [
+        ("delta", Some(x.delta)),
+        ("A", Some(x.a)),
+        ("B", Some(x.b)),
+        ("C", Some(x.c)),
+        ("D", x.d),
+        ("z", x.z),
+        ("delta_bias", x.delta_bias),
+        ("h0", x.h0),
+    ];
+    for (name, t) in named {
+        if let Some(t) = t {
+            if !t.device().same_device(device) {
+                return Err(Error::Device(format!(
+                    "`{name}` is on {:?} but u is on {device:?}",
+                    t.device().location()
+                )));
+            }
+        }
+    }
+    if !matches!(device, Device::Cpu) {
+        return Err(Error::Device(format!(
+            "the reference and cpu backends need CPU tensors, got {:?}",
+            device.location()
+        )));
+    }
+    Ok(())
+}
+
+/// The recorded op: everything that is not one of the three packed tensors.
+struct ScanOp {
+    dims: ScanDims,
+    opts: ScanOptions,
+    has_z: bool,
+    has_d: bool,
+    has_bias: bool,
+    /// f32, contiguous, detached.
+    h0: Option<Tensor>,
+}
+
+/// The f32 data of a contiguous CPU storage.
+fn cpu_slice<'s>(
+    storage: &'s Storage,
+    layout: &Layout,
+    what: &str,
+) -> candle_core::Result<&'s [f32]> {
+    let Storage::Cpu(cpu) = storage else {
+        candle_core::bail!("aum selective scan: {what} is not on the CPU");
+    };
+    cpu_storage_slice(cpu, layout, what)
+}
+
+fn cpu_storage_slice<'s>(
+    cpu: &'s CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> candle_core::Result<&'s [f32]> {
+    let data = cpu.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("aum selective scan: {what} is not contiguous"),
+    }
+}
+
+impl ScanOp {
+    /// Splits the packed inputs back into the scan's slices.
+    fn slices<'a>(
+        &self,
+        seqs: &'a [f32],
+        bc: &'a [f32],
+        params: &'a [f32],
+        h0: Option<&'a [f32]>,
+    ) -> candle_core::Result<ScanSlices<'a>> {
+        let dims = self.dims;
+        let (n, m, an, di) = (
+            dims.seq_elems(),
+            dims.bc_elems(),
+            dims.a_elems(),
+            dims.d_inner,
+        );
+        let n_seqs = if self.has_z { 3 } else { 2 };
+        if seqs.len() != n_seqs * n || bc.len() != 2 * m || params.len() != an + 2 * di {
+            candle_core::bail!(
+                "aum selective scan: packed inputs have {}, {} and {} elements, expected {}, {} and {}",
+                seqs.len(),
+                bc.len(),
+                params.len(),
+                n_seqs * n,
+                2 * m,
+                an + 2 * di
+            );
+        }
+        Ok(ScanSlices {
+            dims,
+            u: &seqs[..n],
+            delta: &seqs[n..2 * n],
+            z: self.has_z.then(|| &seqs[2 * n..3 * n]),
+            a: &params[..an],
+            b: &bc[..m],
+            c: &bc[m..],
+            d: self.has_d.then(|| &params[an..an + di]),
+            delta_bias: self.has_bias.then(|| &params[an + di..]),
+            h0,
+        })
+    }
+}
+
+impl CustomOp3 for ScanOp {
+    fn name(&self) -> &'static str {
+        "aum-selective-scan"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let seqs = cpu_storage_slice(s1, l1, "u/delta/z")?;
+        let bc = cpu_storage_slice(s2, l2, "B/C")?;
+        let params = cpu_storage_slice(s3, l3, "A/D/delta_bias")?;
+        let h0_storage = self.h0.as_ref().map(|t| t.storage_and_layout());
+        let h0 = match &h0_storage {
+            Some((storage, layout)) => Some(cpu_slice(storage, layout, "h0")?),
+            None => None,
+        };
+        let x = self.slices(seqs, bc, params, h0)?;
+        let result = crate::scan_forward(&x, &self.opts).map_err(candle_core::Error::wrap)?;
+        let mut out = result.y;
+        out.extend_from_slice(&result.last_state);
+        let len = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(len)))
+    }
+
+    fn bwd(
+        &self,
+        arg1: &Tensor,
+        arg2: &Tensor,
+        arg3: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad_res = grad_res.contiguous()?;
+        let grads = {
+            let (s1, l1) = arg1.storage_and_layout();
+            let (s2, l2) = arg2.storage_and_layout();
+            let (s3, l3) = arg3.storage_and_layout();
+            let (sg, lg) = grad_res.storage_and_layout();
+            let h0_storage = self.h0.as_ref().map(|t| t.storage_and_layout());
+            let h0 = match &h0_storage {
+                Some((storage, layout)) => Some(cpu_slice(storage, layout, "h0")?),
+                None => None,
+            };
+            let x = self.slices(
+                cpu_slice(&s1, l1, "u/delta/z")?,
+                cpu_slice(&s2, l2, "B/C")?,
+                cpu_slice(&s3, l3, "A/D/delta_bias")?,
+                h0,
+            )?;
+            let grad = cpu_slice(&sg, lg, "the output gradient")?;
+            let (grad_y, grad_last) = grad.split_at(self.dims.seq_elems());
+            crate::scan_backward(&x, grad_y, Some(grad_last), &self.opts)
+                .map_err(candle_core::Error::wrap)?
+        };
+        let di = self.dims.d_inner;
+        let mut g1 = grads.u;
+        g1.extend_from_slice(&grads.delta);
+        if let Some(dz) = &grads.z {
+            g1.extend_from_slice(dz);
+        }
+        let mut g2 = grads.b;
+        g2.extend_from_slice(&grads.c);
+        let mut g3 = grads.a;
+        g3.extend_from_slice(grads.d.as_deref().unwrap_or(&vec![0.0; di]));
+        g3.extend_from_slice(grads.delta_bias.as_deref().unwrap_or(&vec![0.0; di]));
+        let device = arg1.device();
+        Ok((
+            Some(Tensor::from_vec(g1, arg1.shape(), device)?),
+            Some(Tensor::from_vec(g2, arg2.shape(), device)?),
+            Some(Tensor::from_vec(g3, arg3.shape(), device)?),
+        ))
+    }
+}

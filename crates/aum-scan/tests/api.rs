@@ -1,0 +1,254 @@
+//! The candle-tensor API: validation, dtypes, groups, h0 and gradients through last_state.
+
+mod common;
+
+use aum_scan::{
+    scan_backward, scan_forward, selective_scan, Backend, Error, ScanDims, ScanInputs, ScanOptions,
+};
+use candle_core::{DType, Device, Tensor, Var};
+use common::{assert_close, flat, random_problem, Optional};
+
+fn tensor(data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_slice(data, shape, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn shape_errors_name_the_tensor() {
+    let dims = ScanDims {
+        batch: 1,
+        len: 4,
+        d_inner: 3,
+        d_state: 2,
+        groups: 1,
+    };
+    let p = random_problem(
+        dims,
+        Optional {
+            d: true,
+            z: true,
+            delta_bias: true,
+            h0: true,
+        },
+        true,
+        1,
+    );
+    let u = tensor(&p.u, &[1, 4, 3]);
+    let a = tensor(&p.a, &[3, 2]);
+    let b = tensor(&p.b, &[1, 4, 2]);
+    let c = tensor(&p.c, &[1, 4, 2]);
+    let wrong_delta = tensor(&p.delta, &[1, 3, 4]);
+    let err = selective_scan(
+        &ScanInputs::new(&u, &wrong_delta, &a, &b, &c),
+        &ScanOptions::default(),
+    )
+    .unwrap_err();
+    match &err {
+        Error::Shape { name, actual, .. } => {
+            assert_eq!(*name, "delta");
+            assert_eq!(actual, &vec![1, 3, 4]);
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(
+        err.to_string().contains("(batch=1, L=4, d_inner=3)"),
+        "{err}"
+    );
+    let wrong_d = tensor(&p.d.clone().unwrap()[..2], &[2]);
+    let err = selective_scan(
+        &ScanInputs::new(&u, &u, &a, &b, &c).with_d(&wrong_d),
+        &ScanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Shape { name: "D", .. }), "{err}");
+    // B with a group count that does not divide d_inner.
+    let b2 = tensor(&[0.0; 16], &[1, 4, 2, 2]);
+    let err = selective_scan(
+        &ScanInputs::new(&u, &u, &a, &b2, &b2),
+        &ScanOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Dims(_)), "{err}");
+    // Slices too.
+    let mut x = p.slices();
+    x.b = &p.b[1..];
+    let err = scan_forward(&x, &ScanOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Shape { name: "B", .. }), "{err}");
+}
+
+#[test]
+fn cuda_backend_reports_it_is_not_built() {
+    let dims = ScanDims {
+        batch: 1,
+        len: 2,
+        d_inner: 2,
+        d_state: 2,
+        groups: 1,
+    };
+    let p = random_problem(
+        dims,
+        Optional {
+            d: false,
+            z: false,
+            delta_bias: false,
+            h0: false,
+        },
+        true,
+        2,
+    );
+    let opts = ScanOptions {
+        backend: Backend::Cuda,
+        ..ScanOptions::default()
+    };
+    let err = scan_forward(&p.slices(), &opts).unwrap_err();
+    assert!(
+        err.to_string().contains("built without the cuda feature"),
+        "{err}"
+    );
+    assert_eq!("cuda".parse::<Backend>().unwrap(), Backend::Cuda);
+    assert!("gpu".parse::<Backend>().is_err());
+}
+
+/// Groups, h0, f64 inputs and a loss on both y and last_state, through candle autograd,
+/// against the slice API.
+#[test]
+fn autograd_with_groups_h0_and_last_state() {
+    let dims = ScanDims {
+        batch: 2,
+        len: 9,
+        d_inner: 6,
+        d_state: 3,
+        groups: 3,
+    };
+    let p = random_problem(
+        dims,
+        Optional {
+            d: true,
+            z: true,
+            delta_bias: true,
+            h0: true,
+        },
+        true,
+        3,
+    );
+    let mut rng = common::Rng::new(4);
+    let wy = rng.vec(dims.seq_elems(), -1.0, 1.0);
+    let wl = rng.vec(dims.state_elems(), -1.0, 1.0);
+    let seq = [2, 9, 6];
+    let bc = [2, 9, 3, 3];
+    let var = |data: &[f32], shape: &[usize]| {
+        Var::from_tensor(&tensor(data, shape).to_dtype(DType::F64).unwrap()).unwrap()
+    };
+    let u = var(&p.u, &seq);
+    let delta = var(&p.delta, &seq);
+    let a = var(&p.a, &[6, 3]);
+    let b = var(&p.b, &bc);
+    let c = var(&p.c, &bc);
+    let d = var(p.d.as_ref().unwrap(), &[6]);
+    let z = var(p.z.as_ref().unwrap(), &seq);
+    let bias = var(p.delta_bias.as_ref().unwrap(), &[6]);
+    let h0 = tensor(p.h0.as_ref().unwrap(), &[2, 6, 3]);
+    let inputs = ScanInputs::new(&u, &delta, &a, &b, &c)
+        .with_d(&d)
+        .with_z(&z)
+        .with_delta_bias(&bias)
+        .with_h0(&h0);
+    let out = selective_scan(&inputs, &ScanOptions::default()).unwrap();
+    assert_eq!(out.y.dtype(), DType::F64);
+    assert_eq!(out.last_state.dims(), &[2, 6, 3]);
+    let want = scan_forward(&p.slices(), &ScanOptions::default()).unwrap();
+    let y32 = flat(&out.y.to_dtype(DType::F32).unwrap());
+    assert_close("y", &y32, &want.y, 1e-6, 1e-7);
+    assert_close(
+        "last_state",
+        &flat(&out.last_state),
+        &want.last_state,
+        1e-6,
+        1e-7,
+    );
+
+    let wy_t = tensor(&wy, &seq).to_dtype(DType::F64).unwrap();
+    let wl_t = tensor(&wl, &[2, 6, 3]);
+    let loss = ((&out.y * &wy_t).unwrap().sum_all().unwrap()
+        + (&out.last_state * &wl_t)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap())
+    .unwrap();
+    let grads = loss.backward().unwrap();
+    let want = scan_backward(&p.slices(), &wy, Some(&wl), &ScanOptions::default()).unwrap();
+    let got = |v: &Var| flat(&grads.get(v).unwrap().to_dtype(DType::F32).unwrap());
+    assert_close("du", &got(&u), &want.u, 1e-6, 1e-6);
+    assert_close("ddelta", &got(&delta), &want.delta, 1e-6, 1e-6);
+    assert_close("dA", &got(&a), &want.a, 1e-6, 1e-6);
+    assert_close("dB", &got(&b), &want.b, 1e-6, 1e-6);
+    assert_close("dC", &got(&c), &want.c, 1e-6, 1e-6);
+    assert_close("dD", &got(&d), want.d.as_ref().unwrap(), 1e-6, 1e-6);
+    assert_close("dz", &got(&z), want.z.as_ref().unwrap(), 1e-6, 1e-6);
+    assert_close(
+        "dbias",
+        &got(&bias),
+        want.delta_bias.as_ref().unwrap(),
+        1e-6,
+        1e-6,
+    );
+}
+
+/// The benchmark baseline computes the same thing as the kernels.
+#[test]
+fn step_loop_baseline_matches_reference() {
+    let dims = ScanDims {
+        batch: 2,
+        len: 7,
+        d_inner: 5,
+        d_state: 4,
+        groups: 1,
+    };
+    let p = random_problem(
+        dims,
+        Optional {
+            d: true,
+            z: true,
+            delta_bias: true,
+            h0: true,
+        },
+        true,
+        5,
+    );
+    let seq = [2, 7, 5];
+    let (u, delta, z) = (
+        tensor(&p.u, &seq),
+        tensor(&p.delta, &seq),
+        tensor(p.z.as_ref().unwrap(), &seq),
+    );
+    let (a, b, c) = (
+        tensor(&p.a, &[5, 4]),
+        tensor(&p.b, &[2, 7, 4]),
+        tensor(&p.c, &[2, 7, 4]),
+    );
+    let (d, bias) = (
+        tensor(p.d.as_ref().unwrap(), &[5]),
+        tensor(p.delta_bias.as_ref().unwrap(), &[5]),
+    );
+    let h0 = tensor(p.h0.as_ref().unwrap(), &[2, 5, 4]);
+    let inputs = ScanInputs::new(&u, &delta, &a, &b, &c)
+        .with_d(&d)
+        .with_z(&z)
+        .with_delta_bias(&bias)
+        .with_h0(&h0);
+    let got = aum_scan::baseline::step_loop(&inputs, true).unwrap();
+    let opts = ScanOptions {
+        backend: Backend::Reference,
+        ..ScanOptions::default()
+    };
+    let want = scan_forward(&p.slices(), &opts).unwrap();
+    assert_close("y", &flat(&got.y), &want.y, 1e-5, 1e-6);
+    assert_close(
+        "last_state",
+        &flat(&got.last_state),
+        &want.last_state,
+        1e-5,
+        1e-6,
+    );
+}
