@@ -2,6 +2,7 @@
 
 mod commands;
 mod memory;
+mod models;
 mod output;
 mod plot;
 
@@ -16,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Classify audio files with an Audio Mamba checkpoint (top classes, or a timeline).
+    /// Classify audio files with an Audio Mamba or AST checkpoint (top classes, or a timeline).
     Classify(commands::classify::ClassifyArgs),
     /// Run a checkpoint on an already normalised (B, T, F) input tensor.
     Logits(commands::logits::LogitsArgs),

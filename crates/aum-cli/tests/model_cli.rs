@@ -79,3 +79,22 @@ fn classify_prints_top_k_json_and_a_timeline() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-labels"));
 }
+
+#[test]
+fn ast_checkpoints_work_with_the_same_commands() {
+    let dir = tempdir("ast");
+    let ast = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("../aum-ast/tests/fixtures/ast").join(name);
+    let original = ast("ast-h64-l2-t128-s10.original.safetensors");
+    let text = stdout_of(aum().arg("inspect").arg(&original));
+    assert!(text.contains("Audio Spectrogram Transformer") && text.contains("12 x 12 patches"), "{text}");
+    let converted = dir.join("ast.safetensors");
+    stdout_of(aum().arg("convert").arg(&original).arg(&converted));
+    let io = candle_core::safetensors::load(ast("ast-h64-l2-t128-s10.io.safetensors"), &candle_core::Device::Cpu).unwrap();
+    for ckpt in [original, converted] {
+        let out = dir.join("logits.safetensors");
+        stdout_of(aum().arg("logits").arg("--checkpoint").arg(&ckpt).arg("--input").arg(ast("ast-h64-l2-t128-s10.io.safetensors")).arg("--output").arg(&out));
+        let ours = candle_core::safetensors::load(&out, &candle_core::Device::Cpu).unwrap();
+        let diff = (&ours["logits"] - &io["logits"]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() <= 1e-4, "{}", ckpt.display());
+    }
+}

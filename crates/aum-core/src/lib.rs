@@ -3,12 +3,16 @@
 //! depending on each other.
 
 mod error;
+pub mod interp;
 pub mod io;
+mod patches;
+pub mod tensors;
 mod labels;
 mod traits;
 mod waveform;
 
 pub use error::{Error, Result};
 pub use labels::LabelSet;
+pub use patches::{spectrogram_patches, Mode};
 pub use traits::{AudioClassifier, AudioDataset, Example, FeatureExtractor};
 pub use waveform::Waveform;

@@ -19,6 +19,8 @@ pub trait AudioClassifier {
     /// The number of frames the model requires, or `None` when it accepts any length.
     fn input_frames(&self) -> Option<usize>;
     fn num_classes(&self) -> usize;
+    /// Where the model's weights live (inputs are moved there).
+    fn device(&self) -> &candle_core::Device;
 }
 
 /// One labelled clip of a dataset.

@@ -87,3 +87,18 @@ fn resampling_matches_torchaudio() {
     }
     assert_eq!(n, 4);
 }
+
+#[test]
+fn hf_ast_feature_extractor_is_reproduced() {
+    let Some(path) = shared_data("samples/sample0.wav") else {
+        return;
+    };
+    let f = fixture("ast/aum-sample0.features.safetensors");
+    let wave = decode_file(&path).unwrap().wave;
+    let ours = FrontEnd::hf_ast().model_input(&wave).unwrap();
+    let (shape, reference) = f.get("input_values");
+    assert_eq!(vec![ours.frames, ours.bins], *shape);
+    let (all, _) = max_diffs(&ours.data, reference, f32::INFINITY);
+    eprintln!("HF AST features: max |diff| {all:.2e}");
+    assert!(all <= 2e-4, "HF AST features: max |diff| {all}");
+}

@@ -14,6 +14,7 @@ use candle_nn::VarBuilder;
 
 use crate::config::{ClsPosition, Config, Variant};
 use crate::model::AudioMamba;
+pub use aum_core::tensors::read_tensors;
 
 /// Metadata keys of the safetensors files we write.
 const META_FAMILY: &str = "aum.family";
@@ -38,23 +39,29 @@ impl Checkpoint {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let (tensors, meta) = read_tensors(path)?;
-        let labels = match meta.get(META_LABELS) {
-            Some(json) => Some(serde_json::from_str(json).map_err(|e| {
-                Error::InvalidInput(format!("{}: bad `{META_LABELS}` metadata: {e}", path.display()))
-            })?),
+        Self::from_tensors(tensors, &meta).map_err(|e| in_file(path, e))
+    }
+
+    /// A checkpoint from tensors (upstream names, `module.` stripped) and the file's metadata:
+    /// our `aum.config`, `aum.labels` and `aum.frontend` when present, the config inferred from
+    /// the tensors otherwise.
+    pub fn from_tensors(tensors: HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<Self> {
+        let parse = |key: &str| -> Result<Option<serde_json::Value>> {
+            meta.get(key)
+                .map(|json| serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("bad `{key}` metadata: {e}"))))
+                .transpose()
+        };
+        let config = match parse(META_CONFIG)? {
+            Some(v) => serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}`: {e}")))?,
+            None => infer_config(&tensors)?,
+        };
+        let labels = match parse(META_LABELS)? {
+            Some(v) => Some(serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("bad `{META_LABELS}`: {e}")))?),
             None => None,
         };
-        let config = match meta.get(META_CONFIG) {
-            Some(json) => serde_json::from_str(json).map_err(|e| {
-                Error::InvalidInput(format!("{}: bad `{META_CONFIG}` metadata: {e}", path.display()))
-            })?,
-            None => infer_config(&tensors).map_err(|e| in_file(path, e))?,
-        };
-        let mut ckpt = Self::new(tensors, config, labels).map_err(|e| in_file(path, e))?;
-        if let Some(json) = meta.get(META_FRONT_END) {
-            ckpt.front_end = serde_json::from_str(json).map_err(|e| {
-                Error::InvalidInput(format!("{}: bad `{META_FRONT_END}` metadata: {e}", path.display()))
-            })?;
+        let mut ckpt = Self::new(tensors, config, labels)?;
+        if let Some(v) = parse(META_FRONT_END)? {
+            ckpt.front_end = serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("bad `{META_FRONT_END}`: {e}")))?;
         }
         Ok(ckpt)
     }
@@ -142,54 +149,6 @@ pub fn default_front_end(cfg: &Config) -> FrontEnd {
 
 fn in_file(path: &Path, e: Error) -> Error {
     Error::InvalidInput(format!("{}: {e}", path.display()))
-}
-
-/// Reads every tensor of a `.pth` or safetensors file as f32 on the CPU, with `module.`
-/// stripped, plus the safetensors metadata.
-pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
-    let mut magic = [0u8; 4];
-    {
-        use std::io::Read;
-        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        f.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
-    }
-    let (raw, meta) = if &magic == b"PK\x03\x04" {
-        (read_pth(path)?, HashMap::new())
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-            Error::InvalidInput(format!("{}: neither a PyTorch zip nor safetensors ({e})", path.display()))
-        })?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        (candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?, meta)
-    };
-    let mut tensors = HashMap::with_capacity(raw.len());
-    for (name, t) in raw {
-        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
-        tensors.insert(name, t.to_dtype(DType::F32)?);
-    }
-    Ok((tensors, meta))
-}
-
-/// The state dict of a `torch.save` zip: at the top level or under a usual wrapper key.
-fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
-    for key in [None, Some("model"), Some("state_dict"), Some("model_state_dict")] {
-        let pth = candle_core::pickle::PthTensors::new(path, key)?;
-        if pth.tensor_infos().is_empty() {
-            continue;
-        }
-        let mut out = HashMap::new();
-        for name in pth.tensor_infos().keys() {
-            if let Some(t) = pth.get(name)? {
-                out.insert(name.clone(), t);
-            }
-        }
-        return Ok(out);
-    }
-    Err(Error::InvalidInput(format!(
-        "{}: no tensors at the top level or under `model`/`state_dict`",
-        path.display()
-    )))
 }
 
 fn dims(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<usize>> {

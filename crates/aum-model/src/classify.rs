@@ -1,19 +1,29 @@
-//! From a waveform to labelled scores in one call: the checkpoint's front end, the model, and
-//! its labels.
+//! From a waveform to labelled scores in one call: a front end, any [`AudioClassifier`] (Audio
+//! Mamba, AST ...), and labels.
 
-use aum_core::{Error, LabelSet, Result, Waveform};
+use std::sync::Arc;
+
+use aum_core::{AudioClassifier, Error, LabelSet, Result, Waveform};
 use aum_fbank::FrontEnd;
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint::Checkpoint;
-use crate::model::{AudioMamba, Mode};
 
 /// A ready-to-use audio classifier.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Classifier {
-    pub model: AudioMamba,
+    pub model: Arc<dyn AudioClassifier + Send + Sync>,
     pub front_end: FrontEnd,
     pub labels: LabelSet,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("classes", &self.model.num_classes())
+            .field("front_end", &self.front_end)
+            .finish()
+    }
 }
 
 /// One clip's scores at one place in time.
@@ -27,26 +37,34 @@ pub struct Window {
 }
 
 impl Classifier {
-    /// The model of `ckpt` on `device`, with the checkpoint's labels (or `0..classes` as names).
+    /// The Audio Mamba model of `ckpt` on `device`, with the checkpoint's front end and labels.
     pub fn new(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
-        let labels = match &ckpt.labels {
-            Some(l) => LabelSet::from_names(l.clone()),
-            None => LabelSet::from_names((0..ckpt.config.num_classes).map(|i| i.to_string()).collect()),
-        };
-        Ok(Self {
-            model: ckpt.model(device)?,
-            front_end: ckpt.front_end.clone(),
-            labels,
-        })
+        Self::from_parts(Arc::new(ckpt.model(device)?), ckpt.front_end.clone(), ckpt.labels.clone())
+    }
+
+    /// Any classifier with its front end; labels default to the class indices.
+    pub fn from_parts(
+        model: Arc<dyn AudioClassifier + Send + Sync>,
+        front_end: FrontEnd,
+        labels: Option<Vec<String>>,
+    ) -> Result<Self> {
+        let n = model.num_classes();
+        let labels = labels.unwrap_or_else(|| (0..n).map(|i| i.to_string()).collect());
+        Self {
+            model,
+            front_end,
+            labels: LabelSet::default(),
+        }
+        .with_labels(LabelSet::from_names(labels))
     }
 
     /// Replaces the label names; their number must equal the model's classes.
     pub fn with_labels(mut self, labels: LabelSet) -> Result<Self> {
-        if labels.len() != self.model.config().num_classes {
+        if labels.len() != self.model.num_classes() {
             return Err(Error::InvalidInput(format!(
                 "{} labels for a model with {} classes",
                 labels.len(),
-                self.model.config().num_classes
+                self.model.num_classes()
             )));
         }
         self.labels = labels;
@@ -63,17 +81,9 @@ impl Classifier {
     /// Logits of one waveform, `(classes)`.
     pub fn logits(&self, wave: &Waveform) -> Result<Vec<f32>> {
         let input = self.front_end.model_input(wave)?;
-        let min = self.model.config().patch.1;
-        if input.frames < min {
-            return Err(Error::InvalidInput(format!(
-                "the clip gives {} frames; the model needs at least {min} (about {:.2} s)",
-                input.frames,
-                (min + 2) as f64 * 0.01
-            )));
-        }
         let x = Tensor::from_vec(input.data, (1, input.frames, input.bins), self.model.device())?;
-        let logits = self.model.forward_mode(&x, Mode::Inference)?;
-        Ok(logits.squeeze(0)?.to_vec1()?)
+        let logits = self.model.forward(&x)?;
+        Ok(logits.squeeze(0)?.to_device(&Device::Cpu)?.to_vec1()?)
     }
 
     /// Sigmoid scores per class, as the official evaluation reports them.

@@ -21,5 +21,6 @@ mod posembed;
 pub use checkpoint::{default_front_end, expected_shapes, infer_config, read_tensors, Checkpoint};
 pub use classify::{Classifier, Window};
 pub use config::{ClsPosition, Config, Variant};
-pub use model::{AudioMamba, ForwardTrace, Mode};
+pub use aum_core::Mode;
+pub use model::{AudioMamba, ForwardTrace};
 pub use posembed::resample_pos_embed;

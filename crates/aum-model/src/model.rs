@@ -2,7 +2,7 @@
 //! middle, a stack of bidirectional Mamba blocks with an f32 residual stream and RMSNorm, and a
 //! linear head on the CLS token (AUM.md §1.3-1.7).
 
-use aum_core::AudioClassifier;
+use aum_core::{spectrogram_patches, AudioClassifier, Mode};
 use aum_scan::Backend;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, Linear, VarBuilder};
@@ -10,14 +10,6 @@ use candle_nn::{Init, Linear, VarBuilder};
 use crate::config::Config;
 use crate::mixer::Mixer;
 use crate::posembed::resample_pos_embed;
-
-/// Whether a forward pass must be differentiable. Inference uses candle's fused RMSNorm, which
-/// has no backward pass; training uses the composed one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Inference,
-    Train,
-}
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -109,12 +101,10 @@ impl AudioMamba {
         self
     }
 
-    /// Patches of `x` (B, T, F) as (B, Fp * Tp, pf * pt), in frequency-major token order, each
-    /// patch flattened [freq][time] like the conv kernel; also returns the grid.
+    /// Patches of `x` (B, T, F) and their grid, checking the input's shape first.
     fn patches(&self, x: &Tensor) -> Result<(Tensor, (usize, usize))> {
-        let (b, t, f) = x.dims3()?;
-        let (fp, tp) = self.cfg.grid_for(t);
-        if f != self.cfg.num_mel_bins || tp == 0 {
+        let (_, t, f) = x.dims3()?;
+        if f != self.cfg.num_mel_bins || self.cfg.grid_for(t).1 == 0 {
             candle_core::bail!(
                 "AuM input must be (batch, frames >= {}, {}) normalised fbank, got {:?}",
                 self.cfg.patch.1,
@@ -122,22 +112,7 @@ impl AudioMamba {
                 x.dims()
             );
         }
-        let ((pf, pt), (sf, st)) = (self.cfg.patch, self.cfg.stride);
-        // One gather covers overlapping and non-overlapping patches alike; index_select has a
-        // backward pass, so training works through it.
-        let mut idx = Vec::with_capacity(fp * tp * pf * pt);
-        for fi in 0..fp {
-            for ti in 0..tp {
-                for kf in 0..pf {
-                    for kt in 0..pt {
-                        idx.push(((ti * st + kt) * f + fi * sf + kf) as u32);
-                    }
-                }
-            }
-        }
-        let idx = Tensor::from_vec(idx, fp * tp * pf * pt, x.device())?;
-        let p = x.reshape((b, t * f))?.index_select(&idx, 1)?;
-        Ok((p.reshape((b, fp * tp, pf * pt))?, (fp, tp)))
+        spectrogram_patches(x, self.cfg.patch, self.cfg.stride)
     }
 
     /// The sequence entering layer 0 and the CLS index.
@@ -218,5 +193,9 @@ impl AudioClassifier for AudioMamba {
 
     fn num_classes(&self) -> usize {
         self.cfg.num_classes
+    }
+
+    fn device(&self) -> &Device {
+        AudioMamba::device(self)
     }
 }

@@ -14,34 +14,13 @@ pub fn resample_pos_embed(pos: &Tensor, from: (usize, usize), to: (usize, usize)
     let cls = pos.narrow(1, 0, 1)?;
     let grid = pos.narrow(1, 1, from.0 * from.1)?.reshape((from.0, from.1, d))?;
     // Separable: resample along frequency (dim 0), then along time (dim 1).
-    let wf = Tensor::from_vec(aa_weights(from.0, to.0), (to.0, from.0), pos.device())?;
-    let wt = Tensor::from_vec(aa_weights(from.1, to.1), (to.1, from.1), pos.device())?;
+    let wf = Tensor::from_vec(aum_core::interp::bilinear_matrix(from.0, to.0), (to.0, from.0), pos.device())?;
+    let wt = Tensor::from_vec(aum_core::interp::bilinear_matrix(from.1, to.1), (to.1, from.1), pos.device())?;
     let g = wf.matmul(&grid.reshape((from.0, from.1 * d))?)?; // (to.0, from.1 * d)
     let g = g.reshape((to.0, from.1, d))?.transpose(0, 1)?.contiguous()?; // (from.1, to.0, d)
     let g = wt.matmul(&g.reshape((from.1, to.0 * d))?)?; // (to.1, to.0 * d)
     let g = g.reshape((to.1, to.0, d))?.transpose(0, 1)?.contiguous()?; // (to.0, to.1, d)
     Tensor::cat(&[cls, g.reshape((1, to.0 * to.1, d))?], 1)
-}
-
-/// The `out x inp` interpolation matrix of torch's antialiased bilinear resize along one axis:
-/// a triangle filter widened by the scale when shrinking, normalised per output sample.
-fn aa_weights(inp: usize, out: usize) -> Vec<f32> {
-    let scale = inp as f64 / out as f64;
-    let (support, inv) = if scale >= 1.0 { (scale, 1.0 / scale) } else { (1.0, 1.0) };
-    let mut w = vec![0f32; out * inp];
-    for i in 0..out {
-        let center = scale * (i as f64 + 0.5);
-        let lo = ((center - support + 0.5) as i64).max(0) as usize;
-        let hi = ((center + support + 0.5) as i64).min(inp as i64).max(lo as i64) as usize;
-        let taps: Vec<f64> = (lo..hi)
-            .map(|j| (1.0 - ((j as f64 - center + 0.5) * inv).abs()).max(0.0))
-            .collect();
-        let total: f64 = taps.iter().sum();
-        for (j, t) in (lo..hi).zip(&taps) {
-            w[i * inp + j] = if total > 0.0 { (t / total) as f32 } else { 0.0 };
-        }
-    }
-    w
 }
 
 #[cfg(test)]
@@ -62,16 +41,7 @@ mod tests {
     }
 
     #[test]
-    fn halving_averages_pairs_and_doubling_interpolates() {
-        // Shrinking by 2 with antialiasing: a triangle of half-width 2 input samples, renormalised
-        // at the border.
-        let w = aa_weights(4, 2);
-        let expect = [3.0 / 7.0, 3.0 / 7.0, 1.0 / 7.0, 0.0];
-        assert!(w[..4].iter().zip(expect).all(|(a, b)| (a - b).abs() < 1e-7), "{w:?}");
-        // Upsampling is plain bilinear with half-pixel centres: output 1 of 4 from 2 inputs.
-        let w = aa_weights(2, 4);
-        assert_eq!(&w[2..4], &[0.75, 0.25]);
-        assert!(w.chunks(2).all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-6));
+    fn a_constant_grid_stays_constant() {
         // A constant grid stays constant.
         let pos = Tensor::ones((1, 1 + 8 * 64, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
         let out = resample_pos_embed(&pos, (8, 64), (8, 8)).unwrap();

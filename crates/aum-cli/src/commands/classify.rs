@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use aum_core::LabelSet;
 use aum_fbank::decode_file;
-use aum_model::{Checkpoint, Classifier, Window};
+use aum_model::{Classifier, Window};
 use candle_core::Device;
 use serde_json::json;
 
+use crate::models::AnyCheckpoint;
 use crate::plot::{Canvas, BLACK, GREY, WHITE};
 
 #[derive(clap::Args, Debug)]
@@ -16,7 +17,7 @@ pub struct ClassifyArgs {
     /// Audio files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Model checkpoint (.pth or .safetensors, AuM layout).
+    /// Model checkpoint: Audio Mamba or AST, .pth or .safetensors, official or our layout.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Class names: a class_labels_indices.csv, or audioset, vggsound, speechcommands, esc50
@@ -51,8 +52,7 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<()> {
-    let ckpt = Checkpoint::load(&args.checkpoint)?;
-    let mut clf = Classifier::new(&ckpt, &Device::Cpu)?;
+    let mut clf = AnyCheckpoint::load(&args.checkpoint)?.classifier(&Device::Cpu)?;
     if let Some(spec) = &args.labels {
         clf = clf.with_labels(load_labels(spec)?)?;
     }

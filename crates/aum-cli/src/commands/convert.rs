@@ -1,10 +1,10 @@
-//! `aum convert`: any supported checkpoint to safetensors with config (and labels) in the
+//! `aum convert`: any supported checkpoint (AuM or AST, any layout) to safetensors with config (and labels) in the
 //! metadata, so later loads need no inference and no pickle parsing.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use aum_model::Checkpoint;
+use crate::models::AnyCheckpoint;
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
@@ -16,11 +16,11 @@ pub struct ConvertArgs {
 }
 
 pub fn run(args: &ConvertArgs) -> Result<()> {
-    let mut ckpt = Checkpoint::load(&args.input)?;
+    let mut ckpt = AnyCheckpoint::load(&args.input)?;
     if let Some(spec) = &args.labels {
         ckpt = ckpt.with_labels(super::classify::load_labels(spec)?.names)?;
     }
     ckpt.save(&args.output)?;
-    println!("{} -> {} ({} tensors, {:.2} M parameters)", args.input.display(), args.output.display(), ckpt.tensors.len(), ckpt.num_params() as f64 / 1e6);
+    println!("{} -> {} ({}, {:.2} M parameters)", args.input.display(), args.output.display(), ckpt.family(), ckpt.num_params() as f64 / 1e6);
     Ok(())
 }

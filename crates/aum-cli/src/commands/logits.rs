@@ -1,12 +1,13 @@
 //! `aum logits`: the model on an already normalised (B, T, F) tensor, for parity checks and
-//! GPU runs; the config comes from the checkpoint alone.
+//! GPU runs; the model family and config come from the checkpoint alone.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use aum_model::{Checkpoint, Mode};
 use candle_core::Device;
+
+use crate::models::AnyCheckpoint;
 
 #[derive(clap::Args, Debug)]
 pub struct LogitsArgs {
@@ -28,8 +29,7 @@ pub struct LogitsArgs {
 
 pub fn run(args: &LogitsArgs) -> Result<()> {
     let device = if args.cuda { Device::new_cuda(0)? } else { Device::Cpu };
-    let ckpt = Checkpoint::load(&args.checkpoint)?;
-    let model = ckpt.model(&device)?;
+    let model = AnyCheckpoint::load(&args.checkpoint)?.model(&device)?;
     let tensors = candle_core::safetensors::load(&args.input, &device)
         .with_context(|| format!("reading {}", args.input.display()))?;
     let x = tensors.get(&args.tensor).with_context(|| {
@@ -37,7 +37,7 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
         names.sort();
         format!("{} has no tensor `{}` (it has {names:?})", args.input.display(), args.tensor)
     })?;
-    let logits = model.forward_mode(x, Mode::Inference)?.to_device(&Device::Cpu)?;
+    let logits = model.forward(x)?.to_device(&Device::Cpu)?;
     crate::output::save_tensors(&HashMap::from([("logits".to_string(), logits.clone())]), &args.output)?;
     println!("{}: logits {:?} -> {}", args.input.display(), logits.dims(), args.output.display());
     Ok(())

@@ -1,0 +1,265 @@
+//! AST checkpoints in either published layout — the HuggingFace hub's
+//! (`audio_spectrogram_transformer.encoder.layer.N.attention.attention.query…`) and the original
+//! YuanGongND/ast one (`module.v.blocks.N.attn.qkv…`, fused q|k|v, `mlp_head`) — as `.pth` or
+//! safetensors. Both are normalised to the HF names; the config is inferred from the tensors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use aum_core::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::AstConfig;
+use crate::model::Ast;
+
+const PREFIX: &str = "audio_spectrogram_transformer.";
+const META_CONFIG: &str = "ast.config";
+const META_LABELS: &str = "aum.labels";
+
+/// An AST checkpoint: tensors by HF name, config, and labels when the file carries them.
+#[derive(Debug, Clone)]
+pub struct AstCheckpoint {
+    pub tensors: HashMap<String, Tensor>,
+    pub config: AstConfig,
+    pub labels: Option<Vec<String>>,
+}
+
+/// Whether a set of tensor names is an AST (either layout) rather than an Audio Mamba.
+pub fn is_ast(names: &[&str]) -> bool {
+    names.iter().any(|n| {
+        n.contains("patch_embeddings.projection") || n.contains("v.blocks.") || n.ends_with("dist_token")
+    })
+}
+
+impl AstCheckpoint {
+    /// Loads a `.pth` or safetensors file in either layout.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
+        Self::from_tensors(tensors, &meta).map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
+    }
+
+    /// Builds a checkpoint from tensors (either layout, `module.` already stripped) and the
+    /// file's metadata (our `ast.config`, or the HF config keys the fixtures carry).
+    pub fn from_tensors(tensors: HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<Self> {
+        let tensors = to_hf_layout(tensors)?;
+        let config = match meta.get(META_CONFIG) {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}` metadata: {e}")))?,
+            None => infer_config(&tensors, meta)?,
+        };
+        let labels = match meta.get(META_LABELS) {
+            Some(json) => Some(
+                serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("bad `{META_LABELS}` metadata: {e}")))?,
+            ),
+            None => None,
+        };
+        config.validate()?;
+        validate(&tensors, &config)?;
+        Ok(Self {
+            tensors,
+            config,
+            labels,
+        })
+    }
+
+    pub fn model(&self, device: &Device) -> Result<Ast> {
+        let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device);
+        Ok(Ast::new(self.config.clone(), vb)?)
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.tensors.values().map(Tensor::elem_count).sum()
+    }
+
+    /// Writes HF-layout safetensors with the config (and labels) in the metadata, atomically.
+    pub fn save(&self, path: impl AsRef<Path>, extra_meta: HashMap<String, String>) -> Result<()> {
+        let mut meta = extra_meta;
+        meta.insert("aum.family".into(), "ast".into());
+        meta.insert(META_CONFIG.into(), serde_json::to_string(&self.config).expect("configs serialise"));
+        if let Some(l) = &self.labels {
+            meta.insert(META_LABELS.into(), serde_json::to_string(l).expect("strings serialise"));
+        }
+        let sorted: BTreeMap<&str, &Tensor> = self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let bytes = safetensors::serialize(sorted, Some(meta))
+            .map_err(|e| Error::InvalidInput(format!("cannot serialise checkpoint: {e}")))?;
+        aum_core::io::write_atomic(path.as_ref(), &bytes)
+    }
+
+    /// Attaches class names; their number must equal the model's classes.
+    pub fn with_labels(mut self, labels: Vec<String>) -> Result<Self> {
+        if labels.len() != self.config.num_classes {
+            return Err(Error::InvalidInput(format!(
+                "{} labels for a model with {} classes",
+                labels.len(),
+                self.config.num_classes
+            )));
+        }
+        self.labels = Some(labels);
+        Ok(self)
+    }
+}
+
+/// Renames original-layout tensors to HF names (splitting the fused qkv) and prefixes a bare
+/// `ASTModel`'s keys; drops the unused ImageNet heads (`v.head`, `v.head_dist`).
+fn to_hf_layout(tensors: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+    let mut out = HashMap::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        if name.starts_with("v.head.") || name.starts_with("v.head_dist.") {
+            continue;
+        }
+        if let Some(rest) = name.strip_prefix("v.blocks.") {
+            let (i, what) = rest.split_once('.').ok_or_else(|| Error::InvalidInput(format!("unexpected tensor `{name}`")))?;
+            let layer = format!("{PREFIX}encoder.layer.{i}.");
+            if let Some(kind) = what.strip_prefix("attn.qkv.") {
+                let n = t.dim(0)? / 3;
+                for (k, part) in ["query", "key", "value"].iter().enumerate() {
+                    out.insert(format!("{layer}attention.attention.{part}.{kind}"), t.narrow(0, k * n, n)?.contiguous()?);
+                }
+                continue;
+            }
+            let mapped = [
+                ("norm1.", "layernorm_before."),
+                ("norm2.", "layernorm_after."),
+                ("attn.proj.", "attention.output.dense."),
+                ("mlp.fc1.", "intermediate.dense."),
+                ("mlp.fc2.", "output.dense."),
+            ]
+            .iter()
+            .find_map(|(from, to)| what.strip_prefix(from).map(|k| format!("{layer}{to}{k}")))
+            .ok_or_else(|| Error::InvalidInput(format!("unexpected tensor `{name}`")))?;
+            out.insert(mapped, t);
+            continue;
+        }
+        let renamed = match name.as_str() {
+            "v.cls_token" => format!("{PREFIX}embeddings.cls_token"),
+            "v.dist_token" => format!("{PREFIX}embeddings.distillation_token"),
+            "v.pos_embed" => format!("{PREFIX}embeddings.position_embeddings"),
+            n if n.starts_with("v.patch_embed.proj.") => {
+                format!("{PREFIX}embeddings.patch_embeddings.projection.{}", &n["v.patch_embed.proj.".len()..])
+            }
+            n if n.starts_with("v.norm.") => format!("{PREFIX}layernorm.{}", &n["v.norm.".len()..]),
+            n if n.starts_with("mlp_head.0.") => format!("classifier.layernorm.{}", &n["mlp_head.0.".len()..]),
+            n if n.starts_with("mlp_head.1.") => format!("classifier.dense.{}", &n["mlp_head.1.".len()..]),
+            n if n.starts_with("embeddings.") || n.starts_with("encoder.") || n.starts_with("layernorm.") => {
+                format!("{PREFIX}{n}")
+            }
+            _ => name,
+        };
+        out.insert(renamed, t);
+    }
+    Ok(out)
+}
+
+fn shape(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<usize>> {
+    tensors
+        .get(name)
+        .map(|t| t.dims().to_vec())
+        .ok_or_else(|| Error::MissingTensor(name.to_string()))
+}
+
+/// Sizes from the tensors; heads, strides, frames and eps from HF-style metadata when present.
+/// Otherwise heads = hidden / 64 and equal strides/frames are searched among the published
+/// settings (strides 10-16, 1024 or 128 frames) for the positional embedding's patch count.
+fn infer_config(tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<AstConfig> {
+    let num = |key: &str| meta.get(key).and_then(|v| v.parse::<usize>().ok());
+    let cls = shape(tensors, &format!("{PREFIX}embeddings.cls_token"))?;
+    let hidden = cls.get(2).copied().unwrap_or(0);
+    let layers = tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix(&format!("{PREFIX}encoder.layer."))?.split('.').next()?.parse::<usize>().ok())
+        .max()
+        .map_or(0, |m| m + 1);
+    let mlp = shape(tensors, &format!("{PREFIX}encoder.layer.0.intermediate.dense.weight"))?[0];
+    let classes = shape(tensors, "classifier.dense.weight")?[0];
+    let proj = shape(tensors, &format!("{PREFIX}embeddings.patch_embeddings.projection.weight"))?;
+    let patch = proj.get(2).copied().unwrap_or(0);
+    let patches = shape(tensors, &format!("{PREFIX}embeddings.position_embeddings"))?
+        .get(1)
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(2);
+    let mut cfg = AstConfig {
+        hidden,
+        layers,
+        heads: num("num_attention_heads").unwrap_or((hidden / 64).max(1)),
+        mlp,
+        patch,
+        frequency_stride: 0,
+        time_stride: 0,
+        frames: 0,
+        num_mel_bins: num("num_mel_bins").unwrap_or(128),
+        num_classes: classes,
+        layer_norm_eps: meta.get("layer_norm_eps").and_then(|v| v.parse().ok()).unwrap_or(1e-12),
+    };
+    if let (Some(fs), Some(ts), Some(frames)) = (num("frequency_stride"), num("time_stride"), num("max_length")) {
+        (cfg.frequency_stride, cfg.time_stride, cfg.frames) = (fs, ts, frames);
+    } else {
+        let found = [10, 12, 14, 16].iter().flat_map(|&s| [1024, 128].map(|f| (s, f))).find(|&(s, frames)| {
+            let c = AstConfig { frequency_stride: s, time_stride: s, frames, ..cfg.clone() };
+            c.num_patches() == patches
+        });
+        let (s, frames) = found.ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "cannot infer strides and frames from {patches} positional patches; convert the checkpoint with its config"
+            ))
+        })?;
+        (cfg.frequency_stride, cfg.time_stride, cfg.frames) = (s, s, frames);
+    }
+    Ok(cfg)
+}
+
+/// Every tensor of an AST of this configuration, by HF name.
+pub fn expected_shapes(cfg: &AstConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, m, p) = (cfg.hidden, cfg.mlp, cfg.patch);
+    let e = format!("{PREFIX}embeddings.");
+    let mut v = vec![
+        (format!("{e}cls_token"), vec![1, 1, h]),
+        (format!("{e}distillation_token"), vec![1, 1, h]),
+        (format!("{e}position_embeddings"), vec![1, 2 + cfg.num_patches(), h]),
+        (format!("{e}patch_embeddings.projection.weight"), vec![h, 1, p, p]),
+        (format!("{e}patch_embeddings.projection.bias"), vec![h]),
+        (format!("{PREFIX}layernorm.weight"), vec![h]),
+        (format!("{PREFIX}layernorm.bias"), vec![h]),
+        ("classifier.layernorm.weight".into(), vec![h]),
+        ("classifier.layernorm.bias".into(), vec![h]),
+        ("classifier.dense.weight".into(), vec![cfg.num_classes, h]),
+        ("classifier.dense.bias".into(), vec![cfg.num_classes]),
+    ];
+    for i in 0..cfg.layers {
+        let l = format!("{PREFIX}encoder.layer.{i}.");
+        for norm in ["layernorm_before", "layernorm_after"] {
+            v.push((format!("{l}{norm}.weight"), vec![h]));
+            v.push((format!("{l}{norm}.bias"), vec![h]));
+        }
+        for lin in ["attention.attention.query", "attention.attention.key", "attention.attention.value", "attention.output.dense"] {
+            v.push((format!("{l}{lin}.weight"), vec![h, h]));
+            v.push((format!("{l}{lin}.bias"), vec![h]));
+        }
+        v.push((format!("{l}intermediate.dense.weight"), vec![m, h]));
+        v.push((format!("{l}intermediate.dense.bias"), vec![m]));
+        v.push((format!("{l}output.dense.weight"), vec![h, m]));
+        v.push((format!("{l}output.dense.bias"), vec![h]));
+    }
+    v
+}
+
+fn validate(tensors: &HashMap<String, Tensor>, cfg: &AstConfig) -> Result<()> {
+    let expected = expected_shapes(cfg);
+    for (name, shape) in &expected {
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| Error::InvalidInput(format!("missing tensor `{name}` (expected shape {shape:?})")))?;
+        if t.dims() != shape.as_slice() {
+            return Err(Error::shape(name.clone(), shape, t.dims()));
+        }
+    }
+    if tensors.len() != expected.len() {
+        let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<String> = tensors.keys().filter(|k| !known.contains(k.as_str())).map(|k| format!("`{k}`")).collect();
+        extra.sort();
+        return Err(Error::InvalidInput(format!("unexpected tensors for an AST: {}", extra.join(", "))));
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The AST network (Gong et al. 2021) in the HuggingFace layout: overlapping 16x16 patches,
+//! cls + distillation tokens, pre-norm ViT blocks with exact GELU, and a head on the mean of the
+//! two token outputs (SCAN-AND-AST.md Part B).
+
+use aum_core::{spectrogram_patches, AudioClassifier, Mode};
+use candle_core::{Device, Module, Result, Tensor, D};
+use candle_nn::{Init, Linear, VarBuilder};
+
+use crate::config::AstConfig;
+
+/// Query rows per attention chunk are chosen so one chunk's scores stay under this many floats
+/// (64 MiB): all heads' L x L matrices never exist at once, so 8192-token inputs fit.
+const SCORE_BUDGET: usize = 16 << 20;
+
+#[derive(Debug, Clone)]
+struct Norm {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Norm {
+    fn new(size: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            w: vb.get_with_hints(size, "weight", Init::Const(1.0))?,
+            b: vb.get_with_hints(size, "bias", Init::Const(0.0))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
+        match mode {
+            Mode::Inference => candle_nn::ops::layer_norm(x, &self.w, &self.b, eps as f32),
+            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, eps as f32),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    norm_before: Norm,
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    out: Linear,
+    norm_after: Norm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Layer {
+    fn new(cfg: &AstConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, m) = (cfg.hidden, cfg.mlp);
+        let att = vb.pp("attention");
+        Ok(Self {
+            norm_before: Norm::new(h, vb.pp("layernorm_before"))?,
+            query: candle_nn::linear(h, h, att.pp("attention.query"))?,
+            key: candle_nn::linear(h, h, att.pp("attention.key"))?,
+            value: candle_nn::linear(h, h, att.pp("attention.value"))?,
+            out: candle_nn::linear(h, h, att.pp("output.dense"))?,
+            norm_after: Norm::new(h, vb.pp("layernorm_after"))?,
+            fc1: candle_nn::linear(h, m, vb.pp("intermediate.dense"))?,
+            fc2: candle_nn::linear(m, h, vb.pp("output.dense"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, cfg: &AstConfig, mode: Mode) -> Result<Tensor> {
+        let h = self.norm_before.forward(x, cfg.layer_norm_eps, mode)?;
+        let x = (x + self.out.forward(&self.attention(&h, cfg, mode)?)?)?;
+        let h = self.norm_after.forward(&x, cfg.layer_norm_eps, mode)?;
+        x + self.fc2.forward(&self.fc1.forward(&h)?.gelu_erf()?)?
+    }
+
+    /// Multi-head self-attention, computed in chunks of query rows for all heads at once.
+    fn attention(&self, h: &Tensor, cfg: &AstConfig, mode: Mode) -> Result<Tensor> {
+        let (b, l, d) = h.dims3()?;
+        let (heads, dh) = (cfg.heads, d / cfg.heads);
+        let split = |t: Tensor| t.reshape((b, l, heads, dh))?.transpose(1, 2)?.contiguous();
+        let q = (split(self.query.forward(h)?)? * (1.0 / (dh as f64).sqrt()))?;
+        let kt = split(self.key.forward(h)?)?.transpose(2, 3)?.contiguous()?;
+        let v = split(self.value.forward(h)?)?;
+        let rows = (SCORE_BUDGET / (b * heads * l).max(1)).clamp(1, l);
+        let mut chunks = Vec::with_capacity(l.div_ceil(rows));
+        for start in (0..l).step_by(rows) {
+            let n = rows.min(l - start);
+            let scores = q.narrow(2, start, n)?.matmul(&kt)?;
+            let probs = match mode {
+                Mode::Inference => candle_nn::ops::softmax_last_dim(&scores)?,
+                Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            };
+            chunks.push(probs.matmul(&v)?);
+        }
+        Tensor::cat(&chunks, 2)?.transpose(1, 2)?.reshape((b, l, d))
+    }
+}
+
+/// The Audio Spectrogram Transformer. Parameter names are HuggingFace's
+/// (`audio_spectrogram_transformer.…`, `classifier.…`); [`crate::AstCheckpoint`] also reads
+/// the original layout.
+#[derive(Debug, Clone)]
+pub struct Ast {
+    cfg: AstConfig,
+    /// (hidden, patch * patch)
+    patch_w: Tensor,
+    patch_b: Tensor,
+    cls: Tensor,
+    dist: Tensor,
+    /// (1, 2 + N, hidden): rows 0 and 1 for the cls and distillation tokens.
+    pos: Tensor,
+    layers: Vec<Layer>,
+    norm: Norm,
+    head_norm: Norm,
+    head: Linear,
+}
+
+impl Ast {
+    pub fn new(cfg: AstConfig, vb: VarBuilder) -> Result<Self> {
+        cfg.validate().map_err(candle_core::Error::wrap)?;
+        let (h, p) = (cfg.hidden, cfg.patch);
+        let trunc = Init::Randn { mean: 0.0, stdev: 0.02 };
+        let base = vb.pp("audio_spectrogram_transformer");
+        let emb = base.pp("embeddings");
+        let proj = emb.pp("patch_embeddings.projection");
+        let patch_w = proj.get_with_hints((h, 1, p, p), "weight", trunc)?.reshape((h, p * p))?;
+        let patch_b = proj.get_with_hints(h, "bias", Init::Const(0.0))?;
+        let layers = (0..cfg.layers)
+            .map(|i| Layer::new(&cfg, base.pp(format!("encoder.layer.{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let head = candle_nn::linear(h, cfg.num_classes, vb.pp("classifier.dense"))?;
+        Ok(Self {
+            patch_w,
+            patch_b,
+            cls: emb.get_with_hints((1, 1, h), "cls_token", trunc)?,
+            dist: emb.get_with_hints((1, 1, h), "distillation_token", trunc)?,
+            pos: emb.get_with_hints((1, 2 + cfg.num_patches(), h), "position_embeddings", trunc)?,
+            layers,
+            norm: Norm::new(h, base.pp("layernorm"))?,
+            head_norm: Norm::new(h, vb.pp("classifier.layernorm"))?,
+            head,
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &AstConfig {
+        &self.cfg
+    }
+
+    /// The patch rows of the positional embedding for a clip whose time grid is `t`: AST's own
+    /// rule for other lengths — centre-crop in time when shorter, bilinear when longer.
+    fn patch_pos(&self, t: usize) -> Result<Tensor> {
+        let (f, t0) = self.cfg.grid_for(self.cfg.frames);
+        let d = self.cfg.hidden;
+        let grid = self.pos.narrow(1, 2, f * t0)?;
+        if t == t0 {
+            return Ok(grid);
+        }
+        let grid = grid.reshape((f, t0, d))?;
+        let g = if t < t0 {
+            grid.narrow(1, t0 / 2 - t / 2, t)?
+        } else {
+            let w = Tensor::from_vec(aum_core::interp::bilinear_matrix(t0, t), (t, t0), self.pos.device())?;
+            // (t, t0) x (t0, f * d) over the time axis.
+            let g = w.matmul(&grid.transpose(0, 1)?.contiguous()?.reshape((t0, f * d))?)?;
+            g.reshape((t, f, d))?.transpose(0, 1)?.contiguous()?
+        };
+        g.reshape((1, f * t, d))
+    }
+
+    /// (B, T, F) normalised fbank -> (B, classes) logits.
+    pub fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let (b, _, f) = x.dims3()?;
+        if f != self.cfg.num_mel_bins {
+            candle_core::bail!("AST input must be (batch, frames, {}), got {:?}", self.cfg.num_mel_bins, x.dims());
+        }
+        let stride = (self.cfg.frequency_stride, self.cfg.time_stride);
+        let (patches, (_, t)) = spectrogram_patches(x, (self.cfg.patch, self.cfg.patch), stride)?;
+        let tokens = patches.broadcast_matmul(&self.patch_w.t()?)?.broadcast_add(&self.patch_b)?;
+        let tokens = tokens.broadcast_add(&self.patch_pos(t)?)?;
+        let d = self.cfg.hidden;
+        let cls = (&self.cls + self.pos.narrow(1, 0, 1)?)?.broadcast_as((b, 1, d))?;
+        let dist = (&self.dist + self.pos.narrow(1, 1, 1)?)?.broadcast_as((b, 1, d))?;
+        let mut x = Tensor::cat(&[cls, dist, tokens], 1)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &self.cfg, mode)?;
+        }
+        let x = self.norm.forward(&x, self.cfg.layer_norm_eps, mode)?;
+        let pooled = ((x.narrow(1, 0, 1)? + x.narrow(1, 1, 1)?)? * 0.5)?.squeeze(1)?;
+        self.head.forward(&self.head_norm.forward(&pooled, self.cfg.layer_norm_eps, mode)?)
+    }
+
+    pub fn device(&self) -> &Device {
+        self.pos.device()
+    }
+}
+
+impl AudioClassifier for Ast {
+    fn forward(&self, features: &Tensor) -> aum_core::Result<Tensor> {
+        Ok(self.forward_mode(features, Mode::Inference)?)
+    }
+
+    fn input_frames(&self) -> Option<usize> {
+        Some(self.cfg.frames)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.cfg.num_classes
+    }
+
+    fn device(&self) -> &Device {
+        Ast::device(self)
+    }
+}

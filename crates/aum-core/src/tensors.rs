@@ -1,0 +1,57 @@
+//! Reading checkpoints in the formats upstream projects publish: PyTorch `torch.save` zips and
+//! safetensors, with DataParallel's `module.` prefix removed.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::{Error, Result};
+
+/// Reads every tensor of a `.pth` or safetensors file as f32 on the CPU, with `module.`
+/// stripped, plus the safetensors metadata.
+pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
+    let mut magic = [0u8; 4];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        f.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
+    }
+    let (raw, meta) = if &magic == b"PK\x03\x04" {
+        (read_pth(path)?, HashMap::new())
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+            Error::InvalidInput(format!("{}: neither a PyTorch zip nor safetensors ({e})", path.display()))
+        })?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        (candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?, meta)
+    };
+    let mut tensors = HashMap::with_capacity(raw.len());
+    for (name, t) in raw {
+        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
+        tensors.insert(name, t.to_dtype(DType::F32)?);
+    }
+    Ok((tensors, meta))
+}
+
+/// The state dict of a `torch.save` zip: at the top level or under a usual wrapper key.
+fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
+    for key in [None, Some("model"), Some("state_dict"), Some("model_state_dict")] {
+        let pth = candle_core::pickle::PthTensors::new(path, key)?;
+        if pth.tensor_infos().is_empty() {
+            continue;
+        }
+        let mut out = HashMap::new();
+        for name in pth.tensor_infos().keys() {
+            if let Some(t) = pth.get(name)? {
+                out.insert(name.clone(), t);
+            }
+        }
+        return Ok(out);
+    }
+    Err(Error::InvalidInput(format!(
+        "{}: no tensors at the top level or under `model`/`state_dict`",
+        path.display()
+    )))
+}
