@@ -28,7 +28,7 @@ fn stdout_of(cmd: &mut Command) -> String {
 #[test]
 fn inspect_shows_the_inferred_config() {
     let text = stdout_of(aum().arg("inspect").arg(fixture("aum-v1-d64-l2-t128.module-prefixed.pth")));
-    assert!(text.contains("variant V1"), "{text}");
+    assert!(text.contains("Audio Mamba") && text.contains("variant       V1"), "{text}");
     assert!(text.contains("128 frames x 128 mel bins -> 8 x 8 patches"), "{text}");
     assert!(text.contains("classes       10"), "{text}");
 }
