@@ -17,7 +17,10 @@ fn clip(rate: usize, seconds: usize) -> Vec<f32> {
 fn fbank(c: &mut Criterion) {
     let signal = clip(16_000, 10);
     let fb = KaldiFbank::aum(16_000).unwrap();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     c.bench_function("fbank 10 s 16 kHz, 1 thread", |b| {
         b.iter(|| one.install(|| fb.compute(&signal)))
     });
@@ -27,7 +30,9 @@ fn fbank(c: &mut Criterion) {
     });
     let hi = clip(44_100, 10);
     let rs = Resampler::new(44_100, 16_000).unwrap();
-    c.bench_function("resample 10 s 44.1 -> 16 kHz", |b| b.iter(|| rs.process(&hi)));
+    c.bench_function("resample 10 s 44.1 -> 16 kHz", |b| {
+        b.iter(|| rs.process(&hi))
+    });
 }
 
 criterion_group! {

@@ -5,7 +5,9 @@
 use aum::fbank::{decode_file, FrontEnd, Preset};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "assets/hello.wav".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "assets/hello.wav".into());
     let decoded = decode_file(&path)?;
     let wave = &decoded.wave;
     println!(
@@ -29,6 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         loudest as f64 * 0.01
     );
     let input = front_end.finish(&raw);
-    println!("model input: {} x {} (padded, normalised)", input.frames, input.bins);
+    println!(
+        "model input: {} x {} (padded, normalised)",
+        input.frames, input.bins
+    );
     Ok(())
 }

@@ -28,7 +28,9 @@ pub struct AstCheckpoint {
 /// Whether a set of tensor names is an AST (either layout) rather than an Audio Mamba.
 pub fn is_ast(names: &[&str]) -> bool {
     names.iter().any(|n| {
-        n.contains("patch_embeddings.projection") || n.contains("v.blocks.") || n.ends_with("dist_token")
+        n.contains("patch_embeddings.projection")
+            || n.contains("v.blocks.")
+            || n.ends_with("dist_token")
     })
 }
 
@@ -37,24 +39,29 @@ impl AstCheckpoint {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
-        Self::from_tensors(tensors, &meta).map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
+        Self::from_tensors(tensors, &meta)
+            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
     }
 
     /// Builds a checkpoint from tensors (either layout, `module.` already stripped) and the
     /// file's metadata (our `ast.config`, or the HF config keys the fixtures carry).
-    pub fn from_tensors(tensors: HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<Self> {
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        meta: &HashMap<String, String>,
+    ) -> Result<Self> {
         let tensors = to_hf_layout(tensors)?;
         let config = match meta.get(META_CONFIG) {
             Some(json) => serde_json::from_str(json)
                 .map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}` metadata: {e}")))?,
             None => infer_config(&tensors, meta)?,
         };
-        let labels = match meta.get(META_LABELS) {
-            Some(json) => Some(
-                serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("bad `{META_LABELS}` metadata: {e}")))?,
-            ),
-            None => None,
-        };
+        let labels =
+            match meta.get(META_LABELS) {
+                Some(json) => Some(serde_json::from_str(json).map_err(|e| {
+                    Error::InvalidInput(format!("bad `{META_LABELS}` metadata: {e}"))
+                })?),
+                None => None,
+            };
         config.validate()?;
         validate(&tensors, &config)?;
         Ok(Self {
@@ -77,11 +84,18 @@ impl AstCheckpoint {
     pub fn save(&self, path: impl AsRef<Path>, extra_meta: HashMap<String, String>) -> Result<()> {
         let mut meta = extra_meta;
         meta.insert("aum.family".into(), "ast".into());
-        meta.insert(META_CONFIG.into(), serde_json::to_string(&self.config).expect("configs serialise"));
+        meta.insert(
+            META_CONFIG.into(),
+            serde_json::to_string(&self.config).expect("configs serialise"),
+        );
         if let Some(l) = &self.labels {
-            meta.insert(META_LABELS.into(), serde_json::to_string(l).expect("strings serialise"));
+            meta.insert(
+                META_LABELS.into(),
+                serde_json::to_string(l).expect("strings serialise"),
+            );
         }
-        let sorted: BTreeMap<&str, &Tensor> = self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let sorted: BTreeMap<&str, &Tensor> =
+            self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let bytes = safetensors::serialize(sorted, Some(meta))
             .map_err(|e| Error::InvalidInput(format!("cannot serialise checkpoint: {e}")))?;
         aum_core::io::write_atomic(path.as_ref(), &bytes)
@@ -110,12 +124,17 @@ fn to_hf_layout(tensors: HashMap<String, Tensor>) -> Result<HashMap<String, Tens
             continue;
         }
         if let Some(rest) = name.strip_prefix("v.blocks.") {
-            let (i, what) = rest.split_once('.').ok_or_else(|| Error::InvalidInput(format!("unexpected tensor `{name}`")))?;
+            let (i, what) = rest
+                .split_once('.')
+                .ok_or_else(|| Error::InvalidInput(format!("unexpected tensor `{name}`")))?;
             let layer = format!("{PREFIX}encoder.layer.{i}.");
             if let Some(kind) = what.strip_prefix("attn.qkv.") {
                 let n = t.dim(0)? / 3;
                 for (k, part) in ["query", "key", "value"].iter().enumerate() {
-                    out.insert(format!("{layer}attention.attention.{part}.{kind}"), t.narrow(0, k * n, n)?.contiguous()?);
+                    out.insert(
+                        format!("{layer}attention.attention.{part}.{kind}"),
+                        t.narrow(0, k * n, n)?.contiguous()?,
+                    );
                 }
                 continue;
             }
@@ -137,12 +156,22 @@ fn to_hf_layout(tensors: HashMap<String, Tensor>) -> Result<HashMap<String, Tens
             "v.dist_token" => format!("{PREFIX}embeddings.distillation_token"),
             "v.pos_embed" => format!("{PREFIX}embeddings.position_embeddings"),
             n if n.starts_with("v.patch_embed.proj.") => {
-                format!("{PREFIX}embeddings.patch_embeddings.projection.{}", &n["v.patch_embed.proj.".len()..])
+                format!(
+                    "{PREFIX}embeddings.patch_embeddings.projection.{}",
+                    &n["v.patch_embed.proj.".len()..]
+                )
             }
             n if n.starts_with("v.norm.") => format!("{PREFIX}layernorm.{}", &n["v.norm.".len()..]),
-            n if n.starts_with("mlp_head.0.") => format!("classifier.layernorm.{}", &n["mlp_head.0.".len()..]),
-            n if n.starts_with("mlp_head.1.") => format!("classifier.dense.{}", &n["mlp_head.1.".len()..]),
-            n if n.starts_with("embeddings.") || n.starts_with("encoder.") || n.starts_with("layernorm.") => {
+            n if n.starts_with("mlp_head.0.") => {
+                format!("classifier.layernorm.{}", &n["mlp_head.0.".len()..])
+            }
+            n if n.starts_with("mlp_head.1.") => {
+                format!("classifier.dense.{}", &n["mlp_head.1.".len()..])
+            }
+            n if n.starts_with("embeddings.")
+                || n.starts_with("encoder.")
+                || n.starts_with("layernorm.") =>
+            {
                 format!("{PREFIX}{n}")
             }
             _ => name,
@@ -162,18 +191,33 @@ fn shape(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<usize>> {
 /// Sizes from the tensors; heads, strides, frames and eps from HF-style metadata when present.
 /// Otherwise heads = hidden / 64 and equal strides/frames are searched among the published
 /// settings (strides 10-16, 1024 or 128 frames) for the positional embedding's patch count.
-fn infer_config(tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<AstConfig> {
+fn infer_config(
+    tensors: &HashMap<String, Tensor>,
+    meta: &HashMap<String, String>,
+) -> Result<AstConfig> {
     let num = |key: &str| meta.get(key).and_then(|v| v.parse::<usize>().ok());
     let cls = shape(tensors, &format!("{PREFIX}embeddings.cls_token"))?;
     let hidden = cls.get(2).copied().unwrap_or(0);
     let layers = tensors
         .keys()
-        .filter_map(|k| k.strip_prefix(&format!("{PREFIX}encoder.layer."))?.split('.').next()?.parse::<usize>().ok())
+        .filter_map(|k| {
+            k.strip_prefix(&format!("{PREFIX}encoder.layer."))?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .max()
         .map_or(0, |m| m + 1);
-    let mlp = shape(tensors, &format!("{PREFIX}encoder.layer.0.intermediate.dense.weight"))?[0];
+    let mlp = shape(
+        tensors,
+        &format!("{PREFIX}encoder.layer.0.intermediate.dense.weight"),
+    )?[0];
     let classes = shape(tensors, "classifier.dense.weight")?[0];
-    let proj = shape(tensors, &format!("{PREFIX}embeddings.patch_embeddings.projection.weight"))?;
+    let proj = shape(
+        tensors,
+        &format!("{PREFIX}embeddings.patch_embeddings.projection.weight"),
+    )?;
     let patch = proj.get(2).copied().unwrap_or(0);
     let patches = shape(tensors, &format!("{PREFIX}embeddings.position_embeddings"))?
         .get(1)
@@ -191,15 +235,30 @@ fn infer_config(tensors: &HashMap<String, Tensor>, meta: &HashMap<String, String
         frames: 0,
         num_mel_bins: num("num_mel_bins").unwrap_or(128),
         num_classes: classes,
-        layer_norm_eps: meta.get("layer_norm_eps").and_then(|v| v.parse().ok()).unwrap_or(1e-12),
+        layer_norm_eps: meta
+            .get("layer_norm_eps")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1e-12),
     };
-    if let (Some(fs), Some(ts), Some(frames)) = (num("frequency_stride"), num("time_stride"), num("max_length")) {
+    if let (Some(fs), Some(ts), Some(frames)) = (
+        num("frequency_stride"),
+        num("time_stride"),
+        num("max_length"),
+    ) {
         (cfg.frequency_stride, cfg.time_stride, cfg.frames) = (fs, ts, frames);
     } else {
-        let found = [10, 12, 14, 16].iter().flat_map(|&s| [1024, 128].map(|f| (s, f))).find(|&(s, frames)| {
-            let c = AstConfig { frequency_stride: s, time_stride: s, frames, ..cfg.clone() };
-            c.num_patches() == patches
-        });
+        let found = [10, 12, 14, 16]
+            .iter()
+            .flat_map(|&s| [1024, 128].map(|f| (s, f)))
+            .find(|&(s, frames)| {
+                let c = AstConfig {
+                    frequency_stride: s,
+                    time_stride: s,
+                    frames,
+                    ..cfg.clone()
+                };
+                c.num_patches() == patches
+            });
         let (s, frames) = found.ok_or_else(|| {
             Error::InvalidInput(format!(
                 "cannot infer strides and frames from {patches} positional patches; convert the checkpoint with its config"
@@ -217,8 +276,14 @@ pub fn expected_shapes(cfg: &AstConfig) -> Vec<(String, Vec<usize>)> {
     let mut v = vec![
         (format!("{e}cls_token"), vec![1, 1, h]),
         (format!("{e}distillation_token"), vec![1, 1, h]),
-        (format!("{e}position_embeddings"), vec![1, 2 + cfg.num_patches(), h]),
-        (format!("{e}patch_embeddings.projection.weight"), vec![h, 1, p, p]),
+        (
+            format!("{e}position_embeddings"),
+            vec![1, 2 + cfg.num_patches(), h],
+        ),
+        (
+            format!("{e}patch_embeddings.projection.weight"),
+            vec![h, 1, p, p],
+        ),
         (format!("{e}patch_embeddings.projection.bias"), vec![h]),
         (format!("{PREFIX}layernorm.weight"), vec![h]),
         (format!("{PREFIX}layernorm.bias"), vec![h]),
@@ -233,7 +298,12 @@ pub fn expected_shapes(cfg: &AstConfig) -> Vec<(String, Vec<usize>)> {
             v.push((format!("{l}{norm}.weight"), vec![h]));
             v.push((format!("{l}{norm}.bias"), vec![h]));
         }
-        for lin in ["attention.attention.query", "attention.attention.key", "attention.attention.value", "attention.output.dense"] {
+        for lin in [
+            "attention.attention.query",
+            "attention.attention.key",
+            "attention.attention.value",
+            "attention.output.dense",
+        ] {
             v.push((format!("{l}{lin}.weight"), vec![h, h]));
             v.push((format!("{l}{lin}.bias"), vec![h]));
         }
@@ -248,18 +318,28 @@ pub fn expected_shapes(cfg: &AstConfig) -> Vec<(String, Vec<usize>)> {
 fn validate(tensors: &HashMap<String, Tensor>, cfg: &AstConfig) -> Result<()> {
     let expected = expected_shapes(cfg);
     for (name, shape) in &expected {
-        let t = tensors
-            .get(name)
-            .ok_or_else(|| Error::InvalidInput(format!("missing tensor `{name}` (expected shape {shape:?})")))?;
+        let t = tensors.get(name).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "missing tensor `{name}` (expected shape {shape:?})"
+            ))
+        })?;
         if t.dims() != shape.as_slice() {
             return Err(Error::shape(name.clone(), shape, t.dims()));
         }
     }
     if tensors.len() != expected.len() {
-        let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-        let mut extra: Vec<String> = tensors.keys().filter(|k| !known.contains(k.as_str())).map(|k| format!("`{k}`")).collect();
+        let known: std::collections::HashSet<&str> =
+            expected.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<String> = tensors
+            .keys()
+            .filter(|k| !known.contains(k.as_str()))
+            .map(|k| format!("`{k}`"))
+            .collect();
         extra.sort();
-        return Err(Error::InvalidInput(format!("unexpected tensors for an AST: {}", extra.join(", "))));
+        return Err(Error::InvalidInput(format!(
+            "unexpected tensors for an AST: {}",
+            extra.join(", ")
+        )));
     }
     Ok(())
 }

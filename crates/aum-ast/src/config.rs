@@ -68,8 +68,17 @@ impl AstConfig {
 
     /// Patch grid (frequency, time) for `frames` input frames.
     pub fn grid_for(&self, frames: usize) -> (usize, usize) {
-        let along = |size: usize, s: usize| if size < self.patch { 0 } else { (size - self.patch) / s + 1 };
-        (along(self.num_mel_bins, self.frequency_stride), along(frames, self.time_stride))
+        let along = |size: usize, s: usize| {
+            if size < self.patch {
+                0
+            } else {
+                (size - self.patch) / s + 1
+            }
+        };
+        (
+            along(self.num_mel_bins, self.frequency_stride),
+            along(frames, self.time_stride),
+        )
     }
 
     pub fn num_patches(&self) -> usize {
@@ -78,15 +87,25 @@ impl AstConfig {
     }
 
     pub fn validate(&self) -> aum_core::Result<()> {
-        let bad = |m: String| Err(aum_core::Error::InvalidInput(format!("invalid AST config: {m}")));
-        if self.heads == 0 || self.hidden % self.heads != 0 {
-            return bad(format!("{} heads do not divide hidden size {}", self.heads, self.hidden));
+        let bad = |m: String| {
+            Err(aum_core::Error::InvalidInput(format!(
+                "invalid AST config: {m}"
+            )))
+        };
+        if self.heads == 0 || !self.hidden.is_multiple_of(self.heads) {
+            return bad(format!(
+                "{} heads do not divide hidden size {}",
+                self.heads, self.hidden
+            ));
         }
         if self.layers == 0 || self.mlp == 0 || self.num_classes == 0 || self.patch == 0 {
             return bad("layers, mlp, classes and patch must be positive".into());
         }
         if self.frequency_stride == 0 || self.time_stride == 0 || self.num_patches() == 0 {
-            return bad(format!("strides {}/{} give no patch", self.frequency_stride, self.time_stride));
+            return bad(format!(
+                "strides {}/{} give no patch",
+                self.frequency_stride, self.time_stride
+            ));
         }
         Ok(())
     }

@@ -115,11 +115,16 @@ impl Ast {
     pub fn new(cfg: AstConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::wrap)?;
         let (h, p) = (cfg.hidden, cfg.patch);
-        let trunc = Init::Randn { mean: 0.0, stdev: 0.02 };
+        let trunc = Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
         let base = vb.pp("audio_spectrogram_transformer");
         let emb = base.pp("embeddings");
         let proj = emb.pp("patch_embeddings.projection");
-        let patch_w = proj.get_with_hints((h, 1, p, p), "weight", trunc)?.reshape((h, p * p))?;
+        let patch_w = proj
+            .get_with_hints((h, 1, p, p), "weight", trunc)?
+            .reshape((h, p * p))?;
         let patch_b = proj.get_with_hints(h, "bias", Init::Const(0.0))?;
         let layers = (0..cfg.layers)
             .map(|i| Layer::new(&cfg, base.pp(format!("encoder.layer.{i}"))))
@@ -156,7 +161,11 @@ impl Ast {
         let g = if t < t0 {
             grid.narrow(1, t0 / 2 - t / 2, t)?
         } else {
-            let w = Tensor::from_vec(aum_core::interp::bilinear_matrix(t0, t), (t, t0), self.pos.device())?;
+            let w = Tensor::from_vec(
+                aum_core::interp::bilinear_matrix(t0, t),
+                (t, t0),
+                self.pos.device(),
+            )?;
             // (t, t0) x (t0, f * d) over the time axis.
             let g = w.matmul(&grid.transpose(0, 1)?.contiguous()?.reshape((t0, f * d))?)?;
             g.reshape((t, f, d))?.transpose(0, 1)?.contiguous()?
@@ -168,11 +177,17 @@ impl Ast {
     pub fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, _, f) = x.dims3()?;
         if f != self.cfg.num_mel_bins {
-            candle_core::bail!("AST input must be (batch, frames, {}), got {:?}", self.cfg.num_mel_bins, x.dims());
+            candle_core::bail!(
+                "AST input must be (batch, frames, {}), got {:?}",
+                self.cfg.num_mel_bins,
+                x.dims()
+            );
         }
         let stride = (self.cfg.frequency_stride, self.cfg.time_stride);
         let (patches, (_, t)) = spectrogram_patches(x, (self.cfg.patch, self.cfg.patch), stride)?;
-        let tokens = patches.broadcast_matmul(&self.patch_w.t()?)?.broadcast_add(&self.patch_b)?;
+        let tokens = patches
+            .broadcast_matmul(&self.patch_w.t()?)?
+            .broadcast_add(&self.patch_b)?;
         let tokens = tokens.broadcast_add(&self.patch_pos(t)?)?;
         let d = self.cfg.hidden;
         let cls = (&self.cls + self.pos.narrow(1, 0, 1)?)?.broadcast_as((b, 1, d))?;
@@ -183,7 +198,11 @@ impl Ast {
         }
         let x = self.norm.forward(&x, self.cfg.layer_norm_eps, mode)?;
         let pooled = ((x.narrow(1, 0, 1)? + x.narrow(1, 1, 1)?)? * 0.5)?.squeeze(1)?;
-        self.head.forward(&self.head_norm.forward(&pooled, self.cfg.layer_norm_eps, mode)?)
+        self.head.forward(
+            &self
+                .head_norm
+                .forward(&pooled, self.cfg.layer_norm_eps, mode)?,
+        )
     }
 
     pub fn device(&self) -> &Device {

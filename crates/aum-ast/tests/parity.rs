@@ -8,30 +8,65 @@ use aum_core::Mode;
 use candle_core::{Device, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ast").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ast")
+        .join(name)
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 #[test]
 fn both_layouts_reproduce_the_hf_logits() {
-    let io = candle_core::safetensors::load(fixture("ast-h64-l2-t128-s10.io.safetensors"), &Device::Cpu).unwrap();
+    let io =
+        candle_core::safetensors::load(fixture("ast-h64-l2-t128-s10.io.safetensors"), &Device::Cpu)
+            .unwrap();
     let mut configs = Vec::new();
     for layout in ["hf", "original"] {
-        let ckpt = AstCheckpoint::load(fixture(&format!("ast-h64-l2-t128-s10.{layout}.safetensors"))).unwrap();
+        let ckpt = AstCheckpoint::load(fixture(&format!(
+            "ast-h64-l2-t128-s10.{layout}.safetensors"
+        )))
+        .unwrap();
         let c = &ckpt.config;
-        assert_eq!((c.hidden, c.layers, c.heads, c.mlp), (64, 2, 4, 128), "{layout}");
-        assert_eq!((c.frequency_stride, c.time_stride, c.frames, c.num_classes), (10, 10, 128, 5), "{layout}");
+        assert_eq!(
+            (c.hidden, c.layers, c.heads, c.mlp),
+            (64, 2, 4, 128),
+            "{layout}"
+        );
+        assert_eq!(
+            (c.frequency_stride, c.time_stride, c.frames, c.num_classes),
+            (10, 10, 128, 5),
+            "{layout}"
+        );
         assert_eq!(c.num_patches(), 12 * 12);
-        let logits = ckpt.model(&Device::Cpu).unwrap().forward_mode(&io["input"], Mode::Inference).unwrap();
+        let logits = ckpt
+            .model(&Device::Cpu)
+            .unwrap()
+            .forward_mode(&io["input"], Mode::Inference)
+            .unwrap();
         let diff = max_abs_diff(&logits, &io["logits"]);
         eprintln!("{layout}: max |diff| {diff:.2e}");
         assert!(diff <= 1e-4, "{layout}: {diff}");
-        let train = ckpt.model(&Device::Cpu).unwrap().forward_mode(&io["input"], Mode::Train).unwrap();
-        assert!(max_abs_diff(&train, &io["logits"]) <= 1e-4, "{layout}: training-mode forward");
+        let train = ckpt
+            .model(&Device::Cpu)
+            .unwrap()
+            .forward_mode(&io["input"], Mode::Train)
+            .unwrap();
+        assert!(
+            max_abs_diff(&train, &io["logits"]) <= 1e-4,
+            "{layout}: training-mode forward"
+        );
         configs.push(ckpt.config.clone());
     }
     assert_eq!(configs[0], configs[1]);
@@ -40,7 +75,9 @@ fn both_layouts_reproduce_the_hf_logits() {
 #[test]
 fn saved_checkpoints_reload_and_other_lengths_run() {
     let ckpt = AstCheckpoint::load(fixture("ast-h64-l2-t128-s10.original.safetensors")).unwrap();
-    let ckpt = ckpt.with_labels((0..5).map(|i| format!("class {i}")).collect()).unwrap();
+    let ckpt = ckpt
+        .with_labels((0..5).map(|i| format!("class {i}")).collect())
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("aum-ast-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ast.safetensors");
@@ -52,7 +89,10 @@ fn saved_checkpoints_reload_and_other_lengths_run() {
     // Shorter clips crop the time positions from the centre, longer ones interpolate them.
     for frames in [64, 128, 300] {
         let x = Tensor::randn(0f32, 1.0, (1, frames, 128), &Device::Cpu).unwrap();
-        assert_eq!(model.forward_mode(&x, Mode::Inference).unwrap().dims(), &[1, 5]);
+        assert_eq!(
+            model.forward_mode(&x, Mode::Inference).unwrap().dims(),
+            &[1, 5]
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -62,11 +102,23 @@ fn presets_and_errors() {
     let base = AstConfig::preset("audioset-10-10").unwrap();
     let n = base.num_patches();
     // 86,594,063 parameters in the HF layout of the released 10-10 model.
-    let params = (2 + n) * 768 + 2 * 768 + 768 * 256 + 768 + 12 * (4 * (768 * 768 + 768) + 4 * 768 + 2 * 768 * 3072 + 3072 + 768)
-        + 2 * 768 + 2 * 768 + 527 * 768 + 527;
+    let params = (2 + n) * 768
+        + 2 * 768
+        + 768 * 256
+        + 768
+        + 12 * (4 * (768 * 768 + 768) + 4 * 768 + 2 * 768 * 3072 + 3072 + 768)
+        + 2 * 768
+        + 2 * 768
+        + 527 * 768
+        + 527;
     assert_eq!(params, 86_594_063);
-    let sizes: usize = aum_ast::expected_shapes(&base).iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+    let sizes: usize = aum_ast::expected_shapes(&base)
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
     assert_eq!(sizes, 86_594_063);
-    let e = AstCheckpoint::from_tensors(Default::default(), &Default::default()).unwrap_err().to_string();
+    let e = AstCheckpoint::from_tensors(Default::default(), &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cls_token"), "{e}");
 }

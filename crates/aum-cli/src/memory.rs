@@ -13,10 +13,10 @@ pub fn peak_rss_mib() -> Result<f64> {
     Ok(status_kib("VmHWM")? as f64 / 1024.0)
 }
 
-
 /// A field of /proc/self/status, in KiB.
 fn status_kib(field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))

@@ -17,7 +17,10 @@ const META_FRONT_END: &str = "aum.frontend";
 
 pub enum AnyCheckpoint {
     Aum(Checkpoint),
-    Ast { ckpt: AstCheckpoint, front_end: FrontEnd },
+    Ast {
+        ckpt: AstCheckpoint,
+        front_end: FrontEnd,
+    },
 }
 
 impl AnyCheckpoint {
@@ -29,13 +32,17 @@ impl AnyCheckpoint {
                 .map_err(Into::into)
                 .and_then(|ckpt| {
                     let front_end = match meta.get(META_FRONT_END) {
-                        Some(json) => serde_json::from_str(json).context("bad `aum.frontend` metadata")?,
+                        Some(json) => {
+                            serde_json::from_str(json).context("bad `aum.frontend` metadata")?
+                        }
                         None => ast_front_end(&ckpt),
                     };
                     Ok(Self::Ast { ckpt, front_end })
                 })
         } else {
-            Checkpoint::from_tensors(tensors, &meta).map(Self::Aum).map_err(Into::into)
+            Checkpoint::from_tensors(tensors, &meta)
+                .map(Self::Aum)
+                .map_err(Into::into)
         };
         loaded.with_context(|| format!("loading {}", path.display()))
     }
@@ -73,7 +80,10 @@ impl AnyCheckpoint {
             Self::Aum(c) => &c.tensors,
             Self::Ast { ckpt, .. } => &ckpt.tensors,
         };
-        let mut v: Vec<(String, Vec<usize>)> = tensors.iter().map(|(k, t)| (k.clone(), t.dims().to_vec())).collect();
+        let mut v: Vec<(String, Vec<usize>)> = tensors
+            .iter()
+            .map(|(k, t)| (k.clone(), t.dims().to_vec()))
+            .collect();
         v.sort();
         v
     }
@@ -87,13 +97,20 @@ impl AnyCheckpoint {
     }
 
     pub fn classifier(&self, device: &Device) -> Result<Classifier> {
-        Ok(Classifier::from_parts(self.model(device)?, self.front_end().clone(), self.labels().cloned())?)
+        Ok(Classifier::from_parts(
+            self.model(device)?,
+            self.front_end().clone(),
+            self.labels().cloned(),
+        )?)
     }
 
     pub fn with_labels(self, labels: Vec<String>) -> Result<Self> {
         Ok(match self {
             Self::Aum(c) => Self::Aum(c.with_labels(labels)?),
-            Self::Ast { ckpt, front_end } => Self::Ast { ckpt: ckpt.with_labels(labels)?, front_end },
+            Self::Ast { ckpt, front_end } => Self::Ast {
+                ckpt: ckpt.with_labels(labels)?,
+                front_end,
+            },
         })
     }
 
@@ -102,7 +119,10 @@ impl AnyCheckpoint {
         match self {
             Self::Aum(c) => c.save(path)?,
             Self::Ast { ckpt, front_end } => {
-                let meta = HashMap::from([(META_FRONT_END.to_string(), serde_json::to_string(front_end)?)]);
+                let meta = HashMap::from([(
+                    META_FRONT_END.to_string(),
+                    serde_json::to_string(front_end)?,
+                )]);
                 ckpt.save(path, meta)?
             }
         }
@@ -117,10 +137,20 @@ impl AnyCheckpoint {
                 let (fp, tp) = c.grid();
                 vec![
                     format!("variant       {:?}", c.variant),
-                    format!("embed_dim     {} (d_inner {}, dt_rank {}, d_state {}, d_conv {})", c.embed_dim, c.d_inner(), c.dt_rank, c.d_state, c.d_conv),
+                    format!(
+                        "embed_dim     {} (d_inner {}, dt_rank {}, d_state {}, d_conv {})",
+                        c.embed_dim,
+                        c.d_inner(),
+                        c.dt_rank,
+                        c.d_state,
+                        c.d_conv
+                    ),
                     format!("depth         {}", c.depth),
                     format!("patch/stride  {:?} / {:?}", c.patch, c.stride),
-                    format!("input         {} frames x {} mel bins -> {fp} x {tp} patches + CLS ({:?})", c.frames, c.num_mel_bins, c.cls_position),
+                    format!(
+                        "input         {} frames x {} mel bins -> {fp} x {tp} patches + CLS ({:?})",
+                        c.frames, c.num_mel_bins, c.cls_position
+                    ),
                     format!("classes       {}", c.num_classes),
                 ]
             }
@@ -128,10 +158,19 @@ impl AnyCheckpoint {
                 let c = &ckpt.config;
                 let (fp, tp) = c.grid_for(c.frames);
                 vec![
-                    format!("hidden        {} ({} heads, MLP {})", c.hidden, c.heads, c.mlp),
+                    format!(
+                        "hidden        {} ({} heads, MLP {})",
+                        c.hidden, c.heads, c.mlp
+                    ),
                     format!("layers        {}", c.layers),
-                    format!("patch/stride  {} / ({}, {})", c.patch, c.frequency_stride, c.time_stride),
-                    format!("input         {} frames x {} mel bins -> {fp} x {tp} patches + cls + dist", c.frames, c.num_mel_bins),
+                    format!(
+                        "patch/stride  {} / ({}, {})",
+                        c.patch, c.frequency_stride, c.time_stride
+                    ),
+                    format!(
+                        "input         {} frames x {} mel bins -> {fp} x {tp} patches + cls + dist",
+                        c.frames, c.num_mel_bins
+                    ),
                     format!("classes       {}", c.num_classes),
                 ]
             }
@@ -142,7 +181,11 @@ impl AnyCheckpoint {
 /// The HuggingFace AST feature pipeline (no waveform centring), with Speech Commands statistics
 /// for 35-class models, at the model's frame count.
 fn ast_front_end(ckpt: &AstCheckpoint) -> FrontEnd {
-    let preset = if ckpt.config.num_classes == 35 { Preset::SpeechCommands } else { Preset::AudioSet };
+    let preset = if ckpt.config.num_classes == 35 {
+        Preset::SpeechCommands
+    } else {
+        Preset::AudioSet
+    };
     let (mean, std) = preset.stats();
     FrontEnd {
         mean,

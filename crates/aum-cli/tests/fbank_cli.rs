@@ -21,7 +21,13 @@ fn writes_fbank_model_input_and_png() {
     let out = dir.join("hello.safetensors");
     let png = dir.join("hello.png");
     let status = aum()
-        .args(["fbank", &asset("hello.wav"), "--preset", "audioset", "--out"])
+        .args([
+            "fbank",
+            &asset("hello.wav"),
+            "--preset",
+            "audioset",
+            "--out",
+        ])
         .arg(&out)
         .arg("--png")
         .arg(&png)
@@ -55,10 +61,17 @@ fn a_bad_file_is_reported_and_the_others_still_processed() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("broken.wav") || l.contains("missing.flac")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("broken.wav") || l.contains("missing.flac"))
+        .collect();
     assert_eq!(lines.len(), 2, "{stderr}");
     assert!(stderr.contains("2 of 3 files failed"), "{stderr}");
-    let t = candle_core::safetensors::load(out_dir.join("seven.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let t = candle_core::safetensors::load(
+        out_dir.join("seven.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     // 0.99 s at 8 kHz: 1 + (7948 - 200) / 80 = 97 frames, no padding without a preset.
     assert_eq!(t["fbank"].dims(), &[97, 128]);
     assert!(!t.contains_key("model_input"));

@@ -6,12 +6,18 @@
 /// a triangle filter widened by the scale when shrinking, normalised per output sample.
 pub fn bilinear_matrix(inp: usize, out: usize) -> Vec<f32> {
     let scale = inp as f64 / out as f64;
-    let (support, inv) = if scale >= 1.0 { (scale, 1.0 / scale) } else { (1.0, 1.0) };
+    let (support, inv) = if scale >= 1.0 {
+        (scale, 1.0 / scale)
+    } else {
+        (1.0, 1.0)
+    };
     let mut w = vec![0f32; out * inp];
     for i in 0..out {
         let center = scale * (i as f64 + 0.5);
         let lo = ((center - support + 0.5) as i64).max(0) as usize;
-        let hi = ((center + support + 0.5) as i64).min(inp as i64).max(lo as i64) as usize;
+        let hi = ((center + support + 0.5) as i64)
+            .min(inp as i64)
+            .max(lo as i64) as usize;
         let taps: Vec<f64> = (lo..hi)
             .map(|j| (1.0 - ((j as f64 - center + 0.5) * inv).abs()).max(0.0))
             .collect();
@@ -23,7 +29,6 @@ pub fn bilinear_matrix(inp: usize, out: usize) -> Vec<f32> {
     w
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,10 +39,15 @@ mod tests {
         // at the border.
         let w = bilinear_matrix(4, 2);
         let expect = [3.0 / 7.0, 3.0 / 7.0, 1.0 / 7.0, 0.0];
-        assert!(w[..4].iter().zip(expect).all(|(a, b)| (a - b).abs() < 1e-7), "{w:?}");
+        assert!(
+            w[..4].iter().zip(expect).all(|(a, b)| (a - b).abs() < 1e-7),
+            "{w:?}"
+        );
         // Upsampling is plain bilinear with half-pixel centres: output 1 of 4 from 2 inputs.
         let w = bilinear_matrix(2, 4);
         assert_eq!(&w[2..4], &[0.75, 0.25]);
-        assert!(w.chunks(2).all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-6));
+        assert!(w
+            .chunks(2)
+            .all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-6));
     }
 }

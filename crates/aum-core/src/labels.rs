@@ -22,23 +22,35 @@ impl LabelSet {
     /// Reads an AudioSet-style `class_labels_indices.csv` (`index,mid,display_name`, names
     /// quoted when they contain commas). Rows may come in any order; indices must be 0..n.
     pub fn from_csv(path: &Path) -> Result<Self> {
-        let mut reader = csv::Reader::from_path(path).map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+        let mut reader = csv::Reader::from_path(path)
+            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
         let bad = |m: String| Error::InvalidInput(format!("{}: {m}", path.display()));
         let mut rows = Vec::new();
         for (line, record) in reader.records().enumerate() {
             let record = record.map_err(|e| bad(e.to_string()))?;
             if record.len() < 3 {
-                return Err(bad(format!("row {} has {} fields, expected index,mid,display_name", line + 2, record.len())));
+                return Err(bad(format!(
+                    "row {} has {} fields, expected index,mid,display_name",
+                    line + 2,
+                    record.len()
+                )));
             }
-            let index: usize = record[0]
-                .trim()
-                .parse()
-                .map_err(|_| bad(format!("row {}: index `{}` is not a number", line + 2, &record[0])))?;
+            let index: usize = record[0].trim().parse().map_err(|_| {
+                bad(format!(
+                    "row {}: index `{}` is not a number",
+                    line + 2,
+                    &record[0]
+                ))
+            })?;
             rows.push((index, record[1].to_string(), record[2].to_string()));
         }
         rows.sort_by_key(|r| r.0);
         if let Some((i, r)) = rows.iter().enumerate().find(|(i, r)| r.0 != *i) {
-            return Err(bad(format!("indices must be 0..{}, found {} at position {i}", rows.len(), r.0)));
+            return Err(bad(format!(
+                "indices must be 0..{}, found {} at position {i}",
+                rows.len(),
+                r.0
+            )));
         }
         Ok(Self {
             ids: rows.iter().map(|r| r.1.clone()).collect(),
@@ -72,7 +84,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aum-labels-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("l.csv");
-        std::fs::write(&p, "index,mid,display_name\n1,/m/b,\"Cat, domestic\"\n0,/m/a,Speech\n").unwrap();
+        std::fs::write(
+            &p,
+            "index,mid,display_name\n1,/m/b,\"Cat, domestic\"\n0,/m/a,Speech\n",
+        )
+        .unwrap();
         let l = LabelSet::from_csv(&p).unwrap();
         assert_eq!(l.names, vec!["Speech", "Cat, domestic"]);
         assert_eq!(l.index_of("/m/b"), Some(1));

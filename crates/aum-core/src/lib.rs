@@ -5,9 +5,9 @@
 mod error;
 pub mod interp;
 pub mod io;
+mod labels;
 mod patches;
 pub mod tensors;
-mod labels;
 mod traits;
 mod waveform;
 

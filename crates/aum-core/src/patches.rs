@@ -49,11 +49,20 @@ mod tests {
     /// The gather equals a strided Conv2d over (B, 1, F, T) with a one-hot kernel.
     #[test]
     fn patches_match_a_conv_with_overlap() {
-        let x = Tensor::arange(0f32, 2.0 * 40.0 * 24.0, &Device::Cpu).unwrap().reshape((2, 40, 24)).unwrap();
+        let x = Tensor::arange(0f32, 2.0 * 40.0 * 24.0, &Device::Cpu)
+            .unwrap()
+            .reshape((2, 40, 24))
+            .unwrap();
         let (p, grid) = spectrogram_patches(&x, (16, 16), (4, 10)).unwrap();
         assert_eq!(grid, (3, 3));
         // Kernel picking element (kf, kt) of the patch.
-        let img = x.transpose(1, 2).unwrap().unsqueeze(1).unwrap().contiguous().unwrap(); // (B,1,F,T)
+        let img = x
+            .transpose(1, 2)
+            .unwrap()
+            .unsqueeze(1)
+            .unwrap()
+            .contiguous()
+            .unwrap(); // (B,1,F,T)
         for (kf, kt) in [(0, 0), (3, 7), (15, 15)] {
             let mut k = vec![0f32; 256];
             k[kf * 16 + kt] = 1.0;
@@ -62,8 +71,26 @@ mod tests {
             let conv = img.conv2d(&kernel, 0, 1, 1, 1).unwrap(); // (B,1,F-15,T-15)
             for fi in 0..3 {
                 for ti in 0..3 {
-                    let want = conv.get(1).unwrap().get(0).unwrap().get(fi * 4).unwrap().get(ti * 10).unwrap().to_scalar::<f32>().unwrap();
-                    let got = p.get(1).unwrap().get(fi * 3 + ti).unwrap().get(kf * 16 + kt).unwrap().to_scalar::<f32>().unwrap();
+                    let want = conv
+                        .get(1)
+                        .unwrap()
+                        .get(0)
+                        .unwrap()
+                        .get(fi * 4)
+                        .unwrap()
+                        .get(ti * 10)
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap();
+                    let got = p
+                        .get(1)
+                        .unwrap()
+                        .get(fi * 3 + ti)
+                        .unwrap()
+                        .get(kf * 16 + kt)
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap();
                     assert_eq!(got, want);
                 }
             }

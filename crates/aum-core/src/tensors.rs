@@ -22,10 +22,16 @@ pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<Str
     } else {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-            Error::InvalidInput(format!("{}: neither a PyTorch zip nor safetensors ({e})", path.display()))
+            Error::InvalidInput(format!(
+                "{}: neither a PyTorch zip nor safetensors ({e})",
+                path.display()
+            ))
         })?;
         let meta = header.metadata().clone().unwrap_or_default();
-        (candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?, meta)
+        (
+            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?,
+            meta,
+        )
     };
     let mut tensors = HashMap::with_capacity(raw.len());
     for (name, t) in raw {
@@ -37,7 +43,12 @@ pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<Str
 
 /// The state dict of a `torch.save` zip: at the top level or under a usual wrapper key.
 fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
-    for key in [None, Some("model"), Some("state_dict"), Some("model_state_dict")] {
+    for key in [
+        None,
+        Some("model"),
+        Some("state_dict"),
+        Some("model_state_dict"),
+    ] {
         let pth = candle_core::pickle::PthTensors::new(path, key)?;
         if pth.tensor_infos().is_empty() {
             continue;

@@ -15,7 +15,9 @@ impl Waveform {
     /// must be at least one channel and a positive sample rate.
     pub fn new(channels: Vec<Vec<f32>>, sample_rate: u32) -> Result<Self> {
         if channels.is_empty() {
-            return Err(Error::InvalidInput("a waveform needs at least one channel".into()));
+            return Err(Error::InvalidInput(
+                "a waveform needs at least one channel".into(),
+            ));
         }
         if sample_rate == 0 {
             return Err(Error::InvalidInput("sample rate must be positive".into()));

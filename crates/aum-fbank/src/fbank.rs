@@ -229,8 +229,8 @@ impl KaldiFbank {
         }
         if o.subtract_mean && frames > 0 {
             for c in 0..cols {
-                let mean = (0..frames).map(|i| data[i * cols + c] as f64).sum::<f64>()
-                    / frames as f64;
+                let mean =
+                    (0..frames).map(|i| data[i * cols + c] as f64).sum::<f64>() / frames as f64;
                 for i in 0..frames {
                     data[i * cols + c] -= mean as f32;
                 }

@@ -224,7 +224,10 @@ mod tests {
     #[test]
     fn presets_parse() {
         assert_eq!("as20k".parse::<Preset>().unwrap(), Preset::AudioSet);
-        assert_eq!("Speech-Commands".parse::<Preset>().unwrap(), Preset::SpeechCommands);
+        assert_eq!(
+            "Speech-Commands".parse::<Preset>().unwrap(),
+            Preset::SpeechCommands
+        );
         assert!("imagenet".parse::<Preset>().is_err());
     }
 }

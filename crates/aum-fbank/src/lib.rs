@@ -34,7 +34,7 @@ mod wav;
 mod window;
 
 pub use decode::{decode_bytes, decode_file, Decoded};
-pub use fbank::{Features, FbankOptions, KaldiFbank};
+pub use fbank::{FbankOptions, Features, KaldiFbank};
 pub use frontend::{normalize, pad_or_crop, FrontEnd, Preset};
 pub use mel::{mel_banks, mel_scale, MelFilter};
 pub use resample::{resample, Resampler};

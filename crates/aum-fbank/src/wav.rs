@@ -96,7 +96,11 @@ pub(crate) fn read(bytes: &[u8]) -> WavRead {
                     7 => Encoding::MuLaw,
                     _ => return WavRead::NotHandled,
                 };
-                if channels == 0 || sample_rate == 0 || block_align == 0 || block_align % channels != 0 {
+                if channels == 0
+                    || sample_rate == 0
+                    || block_align == 0
+                    || !block_align.is_multiple_of(channels)
+                {
                     return WavRead::Invalid(format!(
                         "invalid fmt chunk: {channels} channels, {sample_rate} Hz, block align {block_align}"
                     ));
@@ -230,6 +234,9 @@ mod tests {
         assert_eq!(sample(&[0x80, 0x00], Encoding::Pcm, true), -1.0);
         assert_eq!(sample(&[0xFF], Encoding::Pcm, false), 127.0 / 128.0);
         // 24-bit 0x000100 = 256 / 2^23 = 1 / 32768
-        assert_eq!(sample(&[0x00, 0x01, 0x00], Encoding::Pcm, false), 1.0 / 32768.0);
+        assert_eq!(
+            sample(&[0x00, 0x01, 0x00], Encoding::Pcm, false),
+            1.0 / 32768.0
+        );
     }
 }

@@ -45,14 +45,20 @@ fn every_file_decodes_as_its_manifest_says() {
             }
         };
         let w = &decoded.wave;
-        let got = (w.sample_rate as u64, w.num_channels() as u64, w.num_frames() as u64);
+        let got = (
+            w.sample_rate as u64,
+            w.num_channels() as u64,
+            w.num_frames() as u64,
+        );
         let want = (
             info["samplerate"].as_u64().unwrap(),
             info["channels"].as_u64().unwrap(),
             expected_frames(file, info["frames"].as_u64().unwrap()),
         );
         if got != want {
-            failures.push(format!("{file}: (rate, channels, frames) {got:?}, manifest {want:?}"));
+            failures.push(format!(
+                "{file}: (rate, channels, frames) {got:?}, manifest {want:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -76,7 +82,13 @@ fn samples(dir: &std::path::Path, file: &str) -> Vec<f32> {
 
 fn correlation(a: &[f32], b: &[f32]) -> f64 {
     let n = a.len().min(b.len());
-    let dot = |x: &[f32], y: &[f32]| x[..n].iter().zip(&y[..n]).map(|(&p, &q)| p as f64 * q as f64).sum::<f64>();
+    let dot = |x: &[f32], y: &[f32]| {
+        x[..n]
+            .iter()
+            .zip(&y[..n])
+            .map(|(&p, &q)| p as f64 * q as f64)
+            .sum::<f64>()
+    };
     dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
 }
 
@@ -86,16 +98,30 @@ fn transcodes_agree_lossless_exactly_lossy_closely() {
         return;
     };
     for (source, stem, rate) in [
-        ("alsa_Front_Center_pcm16_48k.wav", "alsa_Front_Center", "48k"),
+        (
+            "alsa_Front_Center_pcm16_48k.wav",
+            "alsa_Front_Center",
+            "48k",
+        ),
         ("fsdd_7_jackson_32_pcm16_8k.wav", "fsdd_7_jackson_32", "8k"),
     ] {
         let reference = samples(&dir, source);
         // int16 / 32768 scaling, as torchaudio.load: all values on the 16-bit grid.
-        assert!(reference.iter().all(|&x| (x * 32768.0).fract() == 0.0 && x.abs() <= 1.0));
+        assert!(reference
+            .iter()
+            .all(|&x| (x * 32768.0).fract() == 0.0 && x.abs() <= 1.0));
         for lossless in ["flac16", "flac24", "float32", "pcm24"] {
-            let ext = if lossless.starts_with("flac") { "flac" } else { "wav" };
+            let ext = if lossless.starts_with("flac") {
+                "flac"
+            } else {
+                "wav"
+            };
             let file = format!("{stem}_{lossless}_{rate}.{ext}");
-            assert_eq!(samples(&dir, &file), reference, "{file} differs from {source}");
+            assert_eq!(
+                samples(&dir, &file),
+                reference,
+                "{file} differs from {source}"
+            );
         }
         for (lossy, ext) in [("vorbis", "ogg"), ("mp3", "mp3")] {
             let file = format!("{stem}_{lossy}_{rate}.{ext}");

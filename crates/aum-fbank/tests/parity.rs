@@ -12,7 +12,10 @@ fn assert_fbank_close(name: &str, ours: &[f32], reference: &[f32]) {
     let (all, loud) = max_diffs(ours, reference, -5.0);
     eprintln!("{name}: max |diff| {all:.2e}, where ref > -5: {loud:.2e}");
     assert!(all <= 2e-3, "{name}: max |diff| {all} > 2e-3");
-    assert!(loud <= 2e-4, "{name}: max |diff| {loud} > 2e-4 where ref > -5");
+    assert!(
+        loud <= 2e-4,
+        "{name}: max |diff| {loud} > 2e-4 where ref > -5"
+    );
 }
 
 fn waveform_of(f: &Fixture) -> Waveform {

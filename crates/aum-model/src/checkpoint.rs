@@ -45,29 +45,44 @@ impl Checkpoint {
     /// A checkpoint from tensors (upstream names, `module.` stripped) and the file's metadata:
     /// our `aum.config`, `aum.labels` and `aum.frontend` when present, the config inferred from
     /// the tensors otherwise.
-    pub fn from_tensors(tensors: HashMap<String, Tensor>, meta: &HashMap<String, String>) -> Result<Self> {
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        meta: &HashMap<String, String>,
+    ) -> Result<Self> {
         let parse = |key: &str| -> Result<Option<serde_json::Value>> {
             meta.get(key)
-                .map(|json| serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("bad `{key}` metadata: {e}"))))
+                .map(|json| {
+                    serde_json::from_str(json)
+                        .map_err(|e| Error::InvalidInput(format!("bad `{key}` metadata: {e}")))
+                })
                 .transpose()
         };
         let config = match parse(META_CONFIG)? {
-            Some(v) => serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}`: {e}")))?,
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}`: {e}")))?,
             None => infer_config(&tensors)?,
         };
         let labels = match parse(META_LABELS)? {
-            Some(v) => Some(serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("bad `{META_LABELS}`: {e}")))?),
+            Some(v) => Some(
+                serde_json::from_value(v)
+                    .map_err(|e| Error::InvalidInput(format!("bad `{META_LABELS}`: {e}")))?,
+            ),
             None => None,
         };
         let mut ckpt = Self::new(tensors, config, labels)?;
         if let Some(v) = parse(META_FRONT_END)? {
-            ckpt.front_end = serde_json::from_value(v).map_err(|e| Error::InvalidInput(format!("bad `{META_FRONT_END}`: {e}")))?;
+            ckpt.front_end = serde_json::from_value(v)
+                .map_err(|e| Error::InvalidInput(format!("bad `{META_FRONT_END}`: {e}")))?;
         }
         Ok(ckpt)
     }
 
     /// Checks `tensors` against `config` (every key present, none extra, every shape right).
-    pub fn new(tensors: HashMap<String, Tensor>, config: Config, labels: Option<Vec<String>>) -> Result<Self> {
+    pub fn new(
+        tensors: HashMap<String, Tensor>,
+        config: Config,
+        labels: Option<Vec<String>>,
+    ) -> Result<Self> {
         config.validate()?;
         validate(&tensors, &config)?;
         let front_end = default_front_end(&config);
@@ -116,9 +131,13 @@ impl Checkpoint {
             serde_json::to_string(&self.front_end).expect("front ends serialise"),
         );
         if let Some(labels) = &self.labels {
-            meta.insert(META_LABELS.to_string(), serde_json::to_string(labels).expect("strings serialise"));
+            meta.insert(
+                META_LABELS.to_string(),
+                serde_json::to_string(labels).expect("strings serialise"),
+            );
         }
-        let sorted: BTreeMap<&str, &Tensor> = self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let sorted: BTreeMap<&str, &Tensor> =
+            self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let bytes = safetensors::serialize(sorted, Some(meta))
             .map_err(|e| Error::InvalidInput(format!("cannot serialise checkpoint: {e}")))?;
         aum_core::io::write_atomic(path.as_ref(), &bytes)
@@ -160,7 +179,9 @@ fn dims(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<usize>> {
 
 fn dim(shape: &[usize], i: usize, name: &str) -> Result<usize> {
     shape.get(i).copied().ok_or_else(|| {
-        Error::InvalidInput(format!("tensor `{name}` has shape {shape:?}, too few dimensions"))
+        Error::InvalidInput(format!(
+            "tensor `{name}` has shape {shape:?}, too few dimensions"
+        ))
     })
 }
 
@@ -172,7 +193,13 @@ pub fn infer_config(tensors: &HashMap<String, Tensor>) -> Result<Config> {
     let embed_dim = dim(&cls, 2, "cls_token")?;
     let depth = tensors
         .keys()
-        .filter_map(|k| k.strip_prefix("layers.")?.split('.').next()?.parse::<usize>().ok())
+        .filter_map(|k| {
+            k.strip_prefix("layers.")?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .max()
         .map_or(0, |m| m + 1);
     if depth == 0 {
@@ -199,7 +226,10 @@ pub fn infer_config(tensors: &HashMap<String, Tensor>) -> Result<Config> {
             "in_proj gives d_inner {d_inner}, not a multiple of embed_dim {embed_dim}"
         )));
     }
-    let patch_hw = (dim(&patch, 2, "patch_embed.proj.weight")?, dim(&patch, 3, "patch_embed.proj.weight")?);
+    let patch_hw = (
+        dim(&patch, 2, "patch_embed.proj.weight")?,
+        dim(&patch, 3, "patch_embed.proj.weight")?,
+    );
     let mut cfg = Config {
         embed_dim,
         depth,
@@ -230,11 +260,23 @@ pub fn infer_config(tensors: &HashMap<String, Tensor>) -> Result<Config> {
 
 /// Every tensor a model of this configuration has, with its shape.
 pub fn expected_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
-    let (d, di, n, k, r) = (cfg.embed_dim, cfg.d_inner(), cfg.d_state, cfg.d_conv, cfg.dt_rank);
+    let (d, di, n, k, r) = (
+        cfg.embed_dim,
+        cfg.d_inner(),
+        cfg.d_state,
+        cfg.d_conv,
+        cfg.dt_rank,
+    );
     let mut v = vec![
         ("cls_token".into(), vec![1, 1, d]),
-        ("pos_embed.pos_embed".into(), vec![1, 1 + cfg.num_patches(), d]),
-        ("patch_embed.proj.weight".into(), vec![d, 1, cfg.patch.0, cfg.patch.1]),
+        (
+            "pos_embed.pos_embed".into(),
+            vec![1, 1 + cfg.num_patches(), d],
+        ),
+        (
+            "patch_embed.proj.weight".into(),
+            vec![d, 1, cfg.patch.0, cfg.patch.1],
+        ),
         ("patch_embed.proj.bias".into(), vec![d]),
         ("norm_f.weight".into(), vec![d]),
         ("head.weight".into(), vec![cfg.num_classes, d]),
@@ -272,14 +314,17 @@ fn validate(tensors: &HashMap<String, Tensor>, cfg: &Config) -> Result<()> {
     let expected = expected_shapes(cfg);
     for (name, shape) in &expected {
         let t = tensors.get(name).ok_or_else(|| {
-            Error::InvalidInput(format!("missing tensor `{name}` (expected shape {shape:?})"))
+            Error::InvalidInput(format!(
+                "missing tensor `{name}` (expected shape {shape:?})"
+            ))
         })?;
         if t.dims() != shape.as_slice() {
             return Err(Error::shape(name.clone(), shape, t.dims()));
         }
     }
     if tensors.len() != expected.len() {
-        let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+        let known: std::collections::HashSet<&str> =
+            expected.iter().map(|(n, _)| n.as_str()).collect();
         let mut extra: Vec<String> = tensors
             .iter()
             .filter(|(k, _)| !known.contains(k.as_str()))

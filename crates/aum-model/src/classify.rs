@@ -39,7 +39,11 @@ pub struct Window {
 impl Classifier {
     /// The Audio Mamba model of `ckpt` on `device`, with the checkpoint's front end and labels.
     pub fn new(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
-        Self::from_parts(Arc::new(ckpt.model(device)?), ckpt.front_end.clone(), ckpt.labels.clone())
+        Self::from_parts(
+            Arc::new(ckpt.model(device)?),
+            ckpt.front_end.clone(),
+            ckpt.labels.clone(),
+        )
     }
 
     /// Any classifier with its front end; labels default to the class indices.
@@ -81,7 +85,11 @@ impl Classifier {
     /// Logits of one waveform, `(classes)`.
     pub fn logits(&self, wave: &Waveform) -> Result<Vec<f32>> {
         let input = self.front_end.model_input(wave)?;
-        let x = Tensor::from_vec(input.data, (1, input.frames, input.bins), self.model.device())?;
+        let x = Tensor::from_vec(
+            input.data,
+            (1, input.frames, input.bins),
+            self.model.device(),
+        )?;
         let logits = self.model.forward(&x)?;
         Ok(logits.squeeze(0)?.to_device(&Device::Cpu)?.to_vec1()?)
     }
@@ -115,14 +123,20 @@ impl Classifier {
             )));
         }
         let rate = wave.sample_rate as f64;
-        let (win, step) = ((window * rate).round() as usize, (hop * rate).round().max(1.0) as usize);
+        let (win, step) = (
+            (window * rate).round() as usize,
+            (hop * rate).round().max(1.0) as usize,
+        );
         let n = wave.num_frames();
         let mut out = Vec::new();
         let mut start = 0;
         loop {
             let end = (start + win).min(n);
             let piece = Waveform::new(
-                wave.channels.iter().map(|c| c[start..end].to_vec()).collect(),
+                wave.channels
+                    .iter()
+                    .map(|c| c[start..end].to_vec())
+                    .collect(),
                 wave.sample_rate,
             )?;
             out.push(Window {

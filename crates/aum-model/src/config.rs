@@ -23,7 +23,9 @@ impl std::str::FromStr for Variant {
             "none" | "fo-fo" => Ok(Variant::None),
             "v1" | "fo-bi" => Ok(Variant::V1),
             "v2" | "bi-bi" => Ok(Variant::V2),
-            _ => Err(format!("unknown variant `{s}` (expected v1/Fo-Bi, v2/Bi-Bi or none/Fo-Fo)")),
+            _ => Err(format!(
+                "unknown variant `{s}` (expected v1/Fo-Bi, v2/Bi-Bi or none/Fo-Fo)"
+            )),
         }
     }
 }
@@ -169,13 +171,18 @@ impl Config {
             Variant::V2 => di * n + branch + di,
         };
         let patch = d * self.patch.0 * self.patch.1 + d;
-        let outside = patch + (1 + self.num_patches()) * d + d + d + self.num_classes * d + self.num_classes;
+        let outside =
+            patch + (1 + self.num_patches()) * d + d + d + self.num_classes * d + self.num_classes;
         self.depth * layer + outside
     }
 
     /// Checks that the sizes fit together.
     pub fn validate(&self) -> aum_core::Result<()> {
-        let bad = |m: String| Err(aum_core::Error::InvalidInput(format!("invalid AuM config: {m}")));
+        let bad = |m: String| {
+            Err(aum_core::Error::InvalidInput(format!(
+                "invalid AuM config: {m}"
+            )))
+        };
         if self.embed_dim == 0 || self.depth == 0 || self.d_state == 0 || self.d_conv == 0 {
             return bad("embed_dim, depth, d_state and d_conv must be positive".into());
         }

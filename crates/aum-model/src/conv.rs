@@ -42,7 +42,9 @@ fn composed(x: &Tensor, w: &Tensor, bias: &Tensor, side: ConvSide) -> Result<Ten
     let mut c = bias.broadcast_as(x.shape())?;
     for j in 0..k {
         let start = (side.offset(j, k) + k as isize - 1) as usize;
-        let tap = padded.narrow(1, start, len)?.broadcast_mul(&w.narrow(1, j, 1)?.squeeze(1)?)?;
+        let tap = padded
+            .narrow(1, start, len)?
+            .broadcast_mul(&w.narrow(1, j, 1)?.squeeze(1)?)?;
         c = (c + tap)?;
     }
     c.silu()
@@ -105,7 +107,12 @@ fn setup<'a>(
     let (batch, len, d) = xl.shape().dims3()?;
     let (wd, k) = wl.shape().dims2()?;
     if wd != d || bias.len() != d || k == 0 {
-        candle_core::bail!("conv_silu: x {:?}, w {:?}, bias {} do not fit", xl.dims(), wl.dims(), bias.len());
+        candle_core::bail!(
+            "conv_silu: x {:?}, w {:?}, bias {} do not fit",
+            xl.dims(),
+            wl.dims(),
+            bias.len()
+        );
     }
     let mut wt = vec![0f32; k * d];
     for c in 0..d {
@@ -113,7 +120,16 @@ fn setup<'a>(
             wt[j * d + c] = w[c * k + j];
         }
     }
-    Ok(Conv { x, wt, bias, batch, len, d, k, side })
+    Ok(Conv {
+        x,
+        wt,
+        bias,
+        batch,
+        len,
+        d,
+        k,
+        side,
+    })
 }
 
 impl CustomOp3 for ConvSilu {
@@ -130,7 +146,14 @@ impl CustomOp3 for ConvSilu {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let conv = setup(slice(xs, xl)?, xl, slice(ws, wl)?, wl, slice(bs, bl)?, self.side)?;
+        let conv = setup(
+            slice(xs, xl)?,
+            xl,
+            slice(ws, wl)?,
+            wl,
+            slice(bs, bl)?,
+            self.side,
+        )?;
         let d = conv.d;
         let mut out = vec![0f32; conv.batch * conv.len * d];
         out.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
@@ -230,15 +253,39 @@ mod tests {
             let w = Var::from_tensor(&Tensor::randn(0f32, 0.5, (5, 4), &dev).unwrap()).unwrap();
             let b = Var::from_tensor(&Tensor::randn(0f32, 0.5, 5, &dev).unwrap()).unwrap();
             let probe = Tensor::randn(0f32, 1.0, (2, 9, 5), &dev).unwrap();
-            let fused = x.as_tensor().contiguous().unwrap().apply_op3(w.as_tensor(), b.as_tensor(), ConvSilu { side }).unwrap();
+            let fused = x
+                .as_tensor()
+                .contiguous()
+                .unwrap()
+                .apply_op3(w.as_tensor(), b.as_tensor(), ConvSilu { side })
+                .unwrap();
             let composed = composed(x.as_tensor(), w.as_tensor(), b.as_tensor(), side).unwrap();
             let close = |a: &Tensor, b: &Tensor| {
-                let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                let d = (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .max(0)
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
                 assert!(d < 1e-5, "{side:?}: {d}");
             };
             close(&fused, &composed);
-            let gf = (fused * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-            let gc = (composed * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let gf = (fused * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gc = (composed * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             for v in [&x, &w, &b] {
                 close(gf.get(v).unwrap(), gc.get(v).unwrap());
             }

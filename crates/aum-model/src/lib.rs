@@ -18,9 +18,9 @@ mod mixer;
 mod model;
 mod posembed;
 
+pub use aum_core::Mode;
 pub use checkpoint::{default_front_end, expected_shapes, infer_config, read_tensors, Checkpoint};
 pub use classify::{Classifier, Window};
 pub use config::{ClsPosition, Config, Variant};
-pub use aum_core::Mode;
 pub use model::{AudioMamba, ForwardTrace};
 pub use posembed::resample_pos_embed;

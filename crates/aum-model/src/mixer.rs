@@ -34,14 +34,26 @@ impl Branch {
     fn new(cfg: &Config, vb: &VarBuilder, suffix: &str) -> Result<Self> {
         let (di, r, n, k) = (cfg.d_inner(), cfg.dt_rank, cfg.d_state, cfg.d_conv);
         let bound = 1.0 / (k as f64).sqrt();
-        let uniform = Init::Uniform { lo: -bound, up: bound };
+        let uniform = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
         let conv = vb.pp(format!("conv1d{suffix}"));
-        let conv_w = conv.get_with_hints((di, 1, k), "weight", uniform)?.reshape((di, k))?;
+        let conv_w = conv
+            .get_with_hints((di, 1, k), "weight", uniform)?
+            .reshape((di, k))?;
         let conv_b = conv.get_with_hints(di, "bias", uniform)?;
         let x_proj = candle_nn::linear_no_bias(di, r + 2 * n, vb.pp(format!("x_proj{suffix}")))?;
         let dt = vb.pp(format!("dt_proj{suffix}"));
         let dt_bound = 1.0 / (r as f64).sqrt();
-        let dt_w = dt.get_with_hints((di, r), "weight", Init::Uniform { lo: -dt_bound, up: dt_bound })?;
+        let dt_w = dt.get_with_hints(
+            (di, r),
+            "weight",
+            Init::Uniform {
+                lo: -dt_bound,
+                up: dt_bound,
+            },
+        )?;
         let dt_bias = dt.get_with_hints(di, "bias", Init::Const(0.0))?;
         let d = vb.get_with_hints(di, &format!("D{suffix}"), Init::Const(1.0))?;
         Ok(Self {
@@ -68,7 +80,14 @@ impl Branch {
         })
     }
 
-    fn scan(&self, f: &ScanFeed, a: &Tensor, z: &Tensor, direction: Direction, backend: Backend) -> Result<Tensor> {
+    fn scan(
+        &self,
+        f: &ScanFeed,
+        a: &Tensor,
+        z: &Tensor,
+        direction: Direction,
+        backend: Backend,
+    ) -> Result<Tensor> {
         let inputs = ScanInputs::new(&f.u, &f.delta, a, &f.b, &f.c)
             .with_d(&self.d)
             .with_z(z)
@@ -109,7 +128,9 @@ impl Mixer {
         let forward = Branch::new(cfg, &vb, "")?;
         let a_b_log = match cfg.variant {
             Variant::None => None,
-            Variant::V1 | Variant::V2 => Some(vb.get_with_hints((di, n), "A_b_log", Init::Const(0.0))?),
+            Variant::V1 | Variant::V2 => {
+                Some(vb.get_with_hints((di, n), "A_b_log", Init::Const(0.0))?)
+            }
         };
         let backward = match cfg.variant {
             Variant::V2 => Some(Branch::new(cfg, &vb, "_b")?),
@@ -134,12 +155,16 @@ impl Mixer {
         let z = xz.narrow(2, self.d_inner, self.d_inner)?;
         let a = self.a_log.exp()?.neg()?;
         let feed = self.forward.feed(&x, ConvSide::Causal, cfg)?;
-        let y_f = self.forward.scan(&feed, &a, &z, Direction::Forward, backend)?;
+        let y_f = self
+            .forward
+            .scan(&feed, &a, &z, Direction::Forward, backend)?;
         let y = match (self.variant, &self.a_b_log, &self.backward) {
             (Variant::V1, Some(a_b_log), _) => {
                 // Same u, delta, B, C, D and z, only A differs; summed without halving.
                 let a_b = a_b_log.exp()?.neg()?;
-                (y_f + self.forward.scan(&feed, &a_b, &z, Direction::Reverse, backend)?)?
+                (y_f + self
+                    .forward
+                    .scan(&feed, &a_b, &z, Direction::Reverse, backend)?)?
             }
             (Variant::V2, Some(a_b_log), Some(branch)) => {
                 let a_b = a_b_log.exp()?.neg()?;

@@ -52,11 +52,22 @@ impl AudioMamba {
         let (pf, pt) = cfg.patch;
         let pe = vb.pp("patch_embed.proj");
         let patch_w = pe
-            .get_with_hints((d, 1, pf, pt), "weight", Init::Randn { mean: 0.0, stdev: (1.0 / (pf * pt) as f64).sqrt() })?
+            .get_with_hints(
+                (d, 1, pf, pt),
+                "weight",
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: (1.0 / (pf * pt) as f64).sqrt(),
+                },
+            )?
             .reshape((d, pf * pt))?;
         let patch_b = pe.get_with_hints(d, "bias", Init::Const(0.0))?;
-        let trunc = Init::Randn { mean: 0.0, stdev: 0.02 };
-        let pos_embed = vb.get_with_hints((1, 1 + cfg.num_patches(), d), "pos_embed.pos_embed", trunc)?;
+        let trunc = Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
+        let pos_embed =
+            vb.get_with_hints((1, 1 + cfg.num_patches(), d), "pos_embed.pos_embed", trunc)?;
         let cls_token = vb.get_with_hints((1, 1, d), "cls_token", trunc)?;
         let blocks = (0..cfg.depth)
             .map(|i| {
@@ -73,7 +84,11 @@ impl AudioMamba {
             hb.get_with_hints((cfg.num_classes, d), "weight", trunc)?,
             Some(hb.get_with_hints(cfg.num_classes, "bias", Init::Const(0.0))?),
         );
-        let backend = if vb.device().is_cuda() { Backend::Cuda } else { Backend::Cpu };
+        let backend = if vb.device().is_cuda() {
+            Backend::Cuda
+        } else {
+            Backend::Cpu
+        };
         Ok(Self {
             cfg,
             patch_w,
@@ -126,9 +141,13 @@ impl AudioMamba {
         let pos = resample_pos_embed(&self.pos_embed, self.cfg.grid(), grid)?;
         let n = grid.0 * grid.1;
         let tokens = tokens.broadcast_add(&pos.narrow(1, 1, n)?)?;
-        let cls = (&self.cls_token + pos.narrow(1, 0, 1)?)?.broadcast_as((b, 1, self.cfg.embed_dim))?;
+        let cls =
+            (&self.cls_token + pos.narrow(1, 0, 1)?)?.broadcast_as((b, 1, self.cfg.embed_dim))?;
         let p = self.cfg.cls_position.index(n);
-        let seq = Tensor::cat(&[tokens.narrow(1, 0, p)?, cls, tokens.narrow(1, p, n - p)?], 1)?;
+        let seq = Tensor::cat(
+            &[tokens.narrow(1, 0, p)?, cls, tokens.narrow(1, p, n - p)?],
+            1,
+        )?;
         Ok((seq, p))
     }
 
@@ -146,7 +165,9 @@ impl AudioMamba {
                 None => hidden,
                 Some(r) => (r + hidden)?,
             };
-            hidden = block.mixer.forward(&rms(&r, &block.norm)?, &self.cfg, self.backend)?;
+            hidden = block
+                .mixer
+                .forward(&rms(&r, &block.norm)?, &self.cfg, self.backend)?;
             residual = Some(r);
         }
         let r = match residual {

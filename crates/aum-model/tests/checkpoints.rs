@@ -12,12 +12,18 @@ fn random_tensors(cfg: &Config) -> HashMap<String, Tensor> {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     AudioMamba::new(cfg.clone(), vb).unwrap();
     let data = varmap.data().lock().unwrap();
-    data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect()
+    data.iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect()
 }
 
 #[test]
 fn presets_have_the_papers_parameter_counts() {
-    for (cfg, count) in [(Config::tiny(), 6_438_479), (Config::small(), 25_539_215), (Config::base(), 92_107_535)] {
+    for (cfg, count) in [
+        (Config::tiny(), 6_438_479),
+        (Config::small(), 25_539_215),
+        (Config::base(), 92_107_535),
+    ] {
         let tensors = random_tensors(&cfg);
         let ckpt = Checkpoint::new(tensors, cfg.clone(), None).unwrap();
         assert_eq!(ckpt.num_params(), count);
@@ -44,8 +50,16 @@ fn saved_checkpoints_reload_with_config_and_labels() {
     assert_eq!(back.config, cfg);
     assert_eq!(back.labels, Some(labels));
     let x = Tensor::randn(0f32, 1.0, (1, 128, 128), &Device::Cpu).unwrap();
-    let a = ckpt.model(&Device::Cpu).unwrap().forward_mode(&x, Mode::Inference).unwrap();
-    let b = back.model(&Device::Cpu).unwrap().forward_mode(&x, Mode::Inference).unwrap();
+    let a = ckpt
+        .model(&Device::Cpu)
+        .unwrap()
+        .forward_mode(&x, Mode::Inference)
+        .unwrap();
+    let b = back
+        .model(&Device::Cpu)
+        .unwrap()
+        .forward_mode(&x, Mode::Inference)
+        .unwrap();
     assert_eq!(a.to_vec2::<f32>().unwrap(), b.to_vec2::<f32>().unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -58,20 +72,40 @@ fn bad_checkpoints_name_the_tensor() {
 
     let mut missing = good.clone();
     missing.remove("layers.0.mixer.A_b_log");
-    let e = Checkpoint::new(missing, cfg.clone(), None).unwrap_err().to_string();
-    assert!(e.contains("layers.0.mixer.A_b_log") && e.contains("[384, 16]"), "{e}");
+    let e = Checkpoint::new(missing, cfg.clone(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("layers.0.mixer.A_b_log") && e.contains("[384, 16]"),
+        "{e}"
+    );
 
     let mut wrong = good.clone();
-    wrong.insert("head.bias".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
-    let e = Checkpoint::new(wrong, cfg.clone(), None).unwrap_err().to_string();
-    assert!(e.contains("head.bias") && e.contains("[527]") && e.contains("[3]"), "{e}");
+    wrong.insert(
+        "head.bias".into(),
+        Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+    );
+    let e = Checkpoint::new(wrong, cfg.clone(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("head.bias") && e.contains("[527]") && e.contains("[3]"),
+        "{e}"
+    );
 
     let mut extra = good.clone();
-    extra.insert("rope.freqs".into(), Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap());
-    let e = Checkpoint::new(extra, cfg.clone(), None).unwrap_err().to_string();
+    extra.insert(
+        "rope.freqs".into(),
+        Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(),
+    );
+    let e = Checkpoint::new(extra, cfg.clone(), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("rope.freqs"), "{e}");
 
-    let e = Checkpoint::new(good, cfg, Some(vec!["x".into()])).unwrap_err().to_string();
+    let e = Checkpoint::new(good, cfg, Some(vec!["x".into()]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("1 labels") && e.contains("527 classes"), "{e}");
 
     let dir = std::env::temp_dir().join(format!("aum-bad-{}", std::process::id()));

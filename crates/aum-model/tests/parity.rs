@@ -10,7 +10,9 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aum").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/aum")
+        .join(name)
 }
 
 fn load_io(name: &str) -> HashMap<String, Tensor> {
@@ -19,7 +21,16 @@ fn load_io(name: &str) -> HashMap<String, Tensor> {
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shape");
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 const CASES: [(&str, Variant, usize, usize, usize); 4] = [
@@ -34,11 +45,19 @@ fn every_case_matches_tokens_cls_features_and_logits() {
     for (name, variant, d, frames, classes) in CASES {
         let ckpt = Checkpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
         let c = &ckpt.config;
-        assert_eq!((c.variant, c.embed_dim, c.frames, c.num_classes), (variant, d, frames, classes), "{name}: inferred config");
+        assert_eq!(
+            (c.variant, c.embed_dim, c.frames, c.num_classes),
+            (variant, d, frames, classes),
+            "{name}: inferred config"
+        );
         let model = ckpt.model(&Device::Cpu).unwrap();
         let io = load_io(&format!("{name}.io.safetensors"));
         let trace = model.trace(&io["input"], Mode::Inference).unwrap();
-        for (what, ours) in [("tokens", &trace.tokens), ("cls_features", &trace.cls_features), ("logits", &trace.logits)] {
+        for (what, ours) in [
+            ("tokens", &trace.tokens),
+            ("cls_features", &trace.cls_features),
+            ("logits", &trace.logits),
+        ] {
             let diff = max_abs_diff(ours, &io[what]);
             eprintln!("{name} {what}: max |diff| {diff:.2e}");
             assert!(diff <= 1e-4, "{name} {what}: max |diff| {diff}");
@@ -50,7 +69,10 @@ fn every_case_matches_tokens_cls_features_and_logits() {
 fn reference_scan_backend_gives_the_same_logits() {
     let name = "aum-v2-d64-l2-t256";
     let ckpt = Checkpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
-    let model = ckpt.model(&Device::Cpu).unwrap().with_scan_backend(aum_scan::Backend::Reference);
+    let model = ckpt
+        .model(&Device::Cpu)
+        .unwrap()
+        .with_scan_backend(aum_scan::Backend::Reference);
     let io = load_io(&format!("{name}.io.safetensors"));
     let logits = model.forward_mode(&io["input"], Mode::Inference).unwrap();
     assert!(max_abs_diff(&logits, &io["logits"]) <= 1e-4);
@@ -67,7 +89,11 @@ fn pth_files_equal_the_safetensors() {
         for (k, t) in &reference.tensors {
             assert_eq!(max_abs_diff(&ckpt.tensors[k], t), 0.0, "{file}: {k}");
         }
-        let logits = ckpt.model(&Device::Cpu).unwrap().forward_mode(&io["input"], Mode::Inference).unwrap();
+        let logits = ckpt
+            .model(&Device::Cpu)
+            .unwrap()
+            .forward_mode(&io["input"], Mode::Inference)
+            .unwrap();
         assert!(max_abs_diff(&logits, &io["logits"]) <= 1e-4, "{file}");
     }
 }
@@ -75,7 +101,17 @@ fn pth_files_equal_the_safetensors() {
 /// Mean binary cross-entropy with logits, in the stable form PyTorch uses.
 fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Tensor {
     let relu = logits.relu().unwrap();
-    let softplus_neg_abs = logits.abs().unwrap().neg().unwrap().exp().unwrap().affine(1.0, 1.0).unwrap().log().unwrap();
+    let softplus_neg_abs = logits
+        .abs()
+        .unwrap()
+        .neg()
+        .unwrap()
+        .exp()
+        .unwrap()
+        .affine(1.0, 1.0)
+        .unwrap()
+        .log()
+        .unwrap();
     let per = ((relu - (logits * target).unwrap()).unwrap() + softplus_neg_abs).unwrap();
     per.mean_all().unwrap()
 }
@@ -94,21 +130,43 @@ fn one_training_step_reproduces_loss_and_every_gradient() {
         let grads_ref = load_io(&format!("{name}.grads.safetensors"));
         let logits = model.forward_mode(&io["input"], Mode::Train).unwrap();
         let loss = bce_with_logits(&logits, &grads_ref["target"]);
-        let loss_diff = (loss.to_scalar::<f32>().unwrap() - grads_ref["loss"].flatten_all().unwrap().to_vec1::<f32>().unwrap()[0]).abs();
+        let loss_diff = (loss.to_scalar::<f32>().unwrap()
+            - grads_ref["loss"]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()[0])
+            .abs();
         assert!(loss_diff <= 1e-5, "{name}: loss differs by {loss_diff}");
         let grads = loss.backward().unwrap();
         let vars = varmap.data().lock().unwrap();
         let mut checked = 0;
         for (k, var) in vars.iter() {
             let reference = &grads_ref[&format!("grad.{k}")];
-            let ours = grads.get(var).unwrap_or_else(|| panic!("{name}: no gradient for {k}"));
+            let ours = grads
+                .get(var)
+                .unwrap_or_else(|| panic!("{name}: no gradient for {k}"));
             let diff = (ours - reference).unwrap().abs().unwrap();
             let bound = reference.abs().unwrap().affine(1e-3, 1e-4).unwrap();
-            let excess = (diff - bound).unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
-            assert!(excess <= 0.0, "{name}: grad.{k} exceeds 1e-4 + 1e-3|ref| by {excess}");
+            let excess = (diff - bound)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                excess <= 0.0,
+                "{name}: grad.{k} exceeds 1e-4 + 1e-3|ref| by {excess}"
+            );
             checked += 1;
         }
-        assert_eq!(checked, ckpt.tensors.len(), "{name}: every parameter's gradient");
+        assert_eq!(
+            checked,
+            ckpt.tensors.len(),
+            "{name}: every parameter's gradient"
+        );
         eprintln!("{name}: loss and {checked} gradients match");
     }
 }

@@ -26,26 +26,37 @@ pub fn run(args: &BenchFbankArgs) -> Result<()> {
             p.extension().and_then(|e| e.to_str()).map(str::to_owned),
             p.display().to_string(),
         ),
-        None => (synthetic_wav(16_000, 10.0), Some("wav".into()), "synthetic 10 s 16 kHz PCM16 WAV".into()),
+        None => (
+            synthetic_wav(16_000, 10.0),
+            Some("wav".into()),
+            "synthetic 10 s 16 kHz PCM16 WAV".into(),
+        ),
     };
     let wave = decode_bytes(bytes.clone(), ext.as_deref())?.wave;
     let fb = KaldiFbank::aum(wave.sample_rate)?;
     let signal = wave.centered_channel0();
     let frames = fb.compute(&signal).frames;
-    println!("clip: {label}: {:.2} s at {} Hz, {frames} frames x 128 bins", wave.duration_secs(), wave.sample_rate);
+    println!(
+        "clip: {label}: {:.2} s at {} Hz, {frames} frames x 128 bins",
+        wave.duration_secs(),
+        wave.sample_rate
+    );
     println!("single-threaded medians over {} runs:", args.iters);
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let decode = one.install(|| median_ms(args.iters, || decode_bytes(bytes.clone(), ext.as_deref()).map(|_| ())))?;
-    let fbank = one.install(|| median_ms(args.iters, || Ok(drop(fb.compute(&signal)))))?;
+    let decode =
+        one.install(|| median_ms(args.iters, || decode_bytes(bytes.clone(), ext.as_deref())))?;
+    let fbank = one.install(|| median_ms(args.iters, || Ok(fb.compute(&signal))))?;
     let both = one.install(|| {
         median_ms(args.iters, || {
             let w = decode_bytes(bytes.clone(), ext.as_deref())?.wave;
-            drop(fb.compute(&w.centered_channel0()));
-            Ok(())
+            Ok(fb.compute(&w.centered_channel0()))
         })
     })?;
     println!("  decode          {decode:8.3} ms");
-    println!("  fbank           {fbank:8.3} ms   ({:.2} us per frame)", fbank * 1e3 / frames as f64);
+    println!(
+        "  fbank           {fbank:8.3} ms   ({:.2} us per frame)",
+        fbank * 1e3 / frames as f64
+    );
     println!("  decode + fbank  {both:8.3} ms");
 
     let signals: Vec<&[f32]> = (0..args.batch).map(|_| signal.as_slice()).collect();
@@ -54,7 +65,11 @@ pub fn run(args: &BenchFbankArgs) -> Result<()> {
     let mut base = 0.0;
     for t in (1..=threads).filter(|t| *t == 1 || *t == threads || t.is_power_of_two()) {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
-        let ms = pool.install(|| median_ms(args.iters.div_ceil(5).max(3), || Ok(drop(fb.compute_batch(&signals)))))?;
+        let ms = pool.install(|| {
+            median_ms(args.iters.div_ceil(5).max(3), || {
+                Ok(fb.compute_batch(&signals))
+            })
+        })?;
         if t == 1 {
             base = ms;
         }
@@ -68,7 +83,7 @@ pub fn run(args: &BenchFbankArgs) -> Result<()> {
 }
 
 /// Median wall time of `f` in milliseconds, after one warm-up call.
-fn median_ms(iters: usize, mut f: impl FnMut() -> aum_core::Result<()>) -> Result<f64> {
+fn median_ms<T>(iters: usize, mut f: impl FnMut() -> aum_core::Result<T>) -> Result<f64> {
     f()?;
     let mut times = Vec::with_capacity(iters);
     for _ in 0..iters.max(1) {

@@ -45,11 +45,19 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
         builder = builder.num_threads(n);
     }
     let pool = builder.build().context("building the thread pool")?;
-    println!("Audio Mamba forward, batch 1, f32, {} threads, median of {} runs", pool.current_num_threads(), args.iters);
-    println!("{:6} {:>7} {:>7} {:>10} {:>12} {:>16} {:>14}", "size", "frames", "tokens", "time (s)", "us/token", "peak RSS (MiB)", "vs PyTorch");
+    println!(
+        "Audio Mamba forward, batch 1, f32, {} threads, median of {} runs",
+        pool.current_num_threads(),
+        args.iters
+    );
+    println!(
+        "{:6} {:>7} {:>7} {:>10} {:>12} {:>16} {:>14}",
+        "size", "frames", "tokens", "time (s)", "us/token", "peak RSS (MiB)", "vs PyTorch"
+    );
     pool.install(|| {
         for size in &args.size {
-            let cfg = Config::preset(size).with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
+            let cfg = Config::preset(size)
+                .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
             let model = random_model(&cfg)?;
             for &frames in &args.frames {
                 measure(&model, size, frames, args.iters)?;
@@ -68,7 +76,7 @@ fn random_model(cfg: &Config) -> Result<AudioMamba> {
     Ok(AudioMamba::new(cfg.clone(), vb)?)
 }
 
-fn median_secs(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+fn median_secs<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
     f()?;
     let mut t = Vec::new();
     for _ in 0..iters.max(1) {
@@ -89,12 +97,14 @@ fn measure(model: &AudioMamba, size: &str, frames: usize, iters: usize) -> Resul
     }
     let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &Device::Cpu)?;
     let reset = memory::reset_peak();
-    let secs = median_secs(iters, || Ok(drop(model.forward_mode(&x, Mode::Inference)?)))?;
+    let secs = median_secs(iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
     let peak = memory::peak_rss_mib()?;
     let pytorch = PYTORCH_SECONDS
         .iter()
         .find(|(s, f, _)| *s == size && *f == frames)
-        .map_or("-".to_string(), |(_, _, p)| format!("{:.1}x faster", p / secs));
+        .map_or("-".to_string(), |(_, _, p)| {
+            format!("{:.1}x faster", p / secs)
+        });
     println!(
         "{size:6} {frames:7} {tokens:7} {secs:10.3} {:12.0} {peak:13.0}{} {pytorch:>14}",
         secs * 1e6 / tokens as f64,
@@ -111,13 +121,17 @@ fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
     let (d, di, r, n) = (cfg.embed_dim, cfg.d_inner(), cfg.dt_rank, cfg.d_state);
     let dev = Device::Cpu;
     let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &dev)?;
-    let total = median_secs(iters, || Ok(drop(model.forward_mode(&x, Mode::Inference)?)))?;
+    let total = median_secs(iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
     let rnd = |shape: (usize, usize)| Tensor::randn(0f32, 0.1, shape, &dev);
     let (h, w_in, w_out) = (rnd((l, d))?, rnd((2 * di, d))?, rnd((d, di))?);
     let (u, w_x, w_dt) = (rnd((l, di))?, rnd((r + 2 * n, di))?, rnd((di, r))?);
     let lowrank = rnd((l, r))?;
     // Per layer: in_proj, out_proj, and x_proj + dt_proj once per branch (v2 has two).
-    let branches = if cfg.variant == aum_model::Variant::V2 { 2 } else { 1 };
+    let branches = if cfg.variant == aum_model::Variant::V2 {
+        2
+    } else {
+        1
+    };
     let gemm = median_secs(iters, || {
         for _ in 0..cfg.depth {
             drop(h.matmul(&w_in.t()?)?);
@@ -132,13 +146,27 @@ fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
     let seq = Tensor::randn(0f32, 1.0, (1, l, di), &dev)?;
     let bc = Tensor::randn(0f32, 1.0, (1, l, n), &dev)?;
     let a = Tensor::randn(0f32, 1.0, (di, n), &dev)?.abs()?.neg()?;
-    let dirs = if cfg.variant == aum_model::Variant::None { 1 } else { 2 };
+    let dirs = if cfg.variant == aum_model::Variant::None {
+        1
+    } else {
+        2
+    };
     let scan = median_secs(iters, || {
         for _ in 0..cfg.depth {
             for k in 0..dirs {
-                let direction = if k == 0 { Direction::Forward } else { Direction::Reverse };
+                let direction = if k == 0 {
+                    Direction::Forward
+                } else {
+                    Direction::Reverse
+                };
                 let inputs = ScanInputs::new(&seq, &seq, &a, &bc, &bc).with_z(&seq);
-                drop(selective_scan(&inputs, &ScanOptions { direction, ..Default::default() })?);
+                drop(selective_scan(
+                    &inputs,
+                    &ScanOptions {
+                        direction,
+                        ..Default::default()
+                    },
+                )?);
             }
         }
         Ok(())

@@ -59,10 +59,18 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     match args.frames.as_deref() {
         None => {}
         Some("auto") => clf = clf.any_length(),
-        Some(n) => clf.front_end.frames = Some(n.parse().with_context(|| format!("--frames {n}: a number or `auto`"))?),
+        Some(n) => {
+            clf.front_end.frames = Some(
+                n.parse()
+                    .with_context(|| format!("--frames {n}: a number or `auto`"))?,
+            )
+        }
     }
     if args.plot.is_some() && args.files.len() > 1 {
-        bail!("--plot draws one file's timeline; got {} files", args.files.len());
+        bail!(
+            "--plot draws one file's timeline; got {} files",
+            args.files.len()
+        );
     }
     let mut failed = 0;
     let mut docs = Vec::new();
@@ -93,7 +101,9 @@ fn classify_file(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<s
     if let (Some(window), Some(hop)) = (args.window, args.hop) {
         let mut windows = clf.timeline(wave, window, hop)?;
         if args.softmax {
-            windows.iter_mut().for_each(|w| w.scores = softmax_of_logit_scores(&w.scores));
+            windows
+                .iter_mut()
+                .for_each(|w| w.scores = softmax_of_logit_scores(&w.scores));
         }
         write_timeline(args, clf, path, &windows)?;
         return Ok(json!({
@@ -142,23 +152,50 @@ fn softmax_of_logit_scores(scores: &[f32]) -> Vec<f32> {
 }
 
 /// Writes the timeline as CSV (start,end,label...) or JSON, and the plot when asked.
-fn write_timeline(args: &ClassifyArgs, clf: &Classifier, path: &Path, windows: &[Window]) -> Result<()> {
-    let mut csv = format!("file,start,end,{}\n", clf.labels.names.iter().map(|n| csv_field(n)).collect::<Vec<_>>().join(","));
+fn write_timeline(
+    args: &ClassifyArgs,
+    clf: &Classifier,
+    path: &Path,
+    windows: &[Window],
+) -> Result<()> {
+    let mut csv = format!(
+        "file,start,end,{}\n",
+        clf.labels
+            .names
+            .iter()
+            .map(|n| csv_field(n))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     for w in windows {
         let scores: Vec<String> = w.scores.iter().map(|s| format!("{s:.6}")).collect();
-        csv += &format!("{},{:.3},{:.3},{}\n", csv_field(&path.display().to_string()), w.start, w.end, scores.join(","));
+        csv += &format!(
+            "{},{:.3},{:.3},{}\n",
+            csv_field(&path.display().to_string()),
+            w.start,
+            w.end,
+            scores.join(",")
+        );
     }
     match &args.timeline {
         Some(out) if out.extension().is_some_and(|e| e == "json") => {
-            let doc = json!(windows.iter().map(|w| json!({"start": w.start, "end": w.end, "scores": w.scores})).collect::<Vec<_>>());
-            crate::output::write_atomic(out, serde_json::to_string_pretty(&json!({"labels": clf.labels.names, "windows": doc}))?.as_bytes())?;
+            let doc = json!(windows
+                .iter()
+                .map(|w| json!({"start": w.start, "end": w.end, "scores": w.scores}))
+                .collect::<Vec<_>>());
+            crate::output::write_atomic(
+                out,
+                serde_json::to_string_pretty(&json!({"labels": clf.labels.names, "windows": doc}))?
+                    .as_bytes(),
+            )?;
         }
         Some(out) => crate::output::write_atomic(out, csv.as_bytes())?,
         None if !args.json => print!("{csv}"),
         None => {}
     }
     if let Some(png) = &args.plot {
-        plot_timeline(clf, windows, args.top_k.min(6), &path.display().to_string()).save_png(png)?;
+        plot_timeline(clf, windows, args.top_k.min(6), &path.display().to_string())
+            .save_png(png)?;
     }
     Ok(())
 }
@@ -173,7 +210,14 @@ fn csv_field(s: &str) -> String {
 
 /// Score curves of the classes with the highest peak, over window centres.
 fn plot_timeline(clf: &Classifier, windows: &[Window], k: usize, title: &str) -> Canvas {
-    const COLOURS: [[u8; 3]; 6] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75]];
+    const COLOURS: [[u8; 3]; 6] = [
+        [31, 119, 180],
+        [255, 127, 14],
+        [44, 160, 44],
+        [214, 39, 40],
+        [148, 103, 189],
+        [140, 86, 75],
+    ];
     let classes = windows.first().map_or(0, |w| w.scores.len());
     let mut peak: Vec<(usize, f32)> = (0..classes)
         .map(|c| (c, windows.iter().map(|w| w.scores[c]).fold(0.0, f32::max)))
@@ -189,7 +233,13 @@ fn plot_timeline(clf: &Classifier, windows: &[Window], k: usize, title: &str) ->
         c.line((left - 5, y), (left, y), BLACK);
         c.line((left + 1, y), (left + w, y), [230, 230, 230]);
         let label = format!("{:.2}", tick as f64 / 4.0);
-        c.text(left - 8 - Canvas::text_width(&label, 1), y - 3, &label, 1, BLACK);
+        c.text(
+            left - 8 - Canvas::text_width(&label, 1),
+            y - 3,
+            &label,
+            1,
+            BLACK,
+        );
     }
     let end = windows.last().map_or(1.0, |w| w.end).max(1e-3);
     let x_of = |t: f64| left + (t / end * w as f64) as i64;
@@ -205,7 +255,12 @@ fn plot_timeline(clf: &Classifier, windows: &[Window], k: usize, title: &str) ->
         let colour = COLOURS[rank % COLOURS.len()];
         let pts: Vec<(i64, i64)> = windows
             .iter()
-            .map(|win| (x_of((win.start + win.end) / 2.0), top + h - (win.scores[*class].clamp(0.0, 1.0) as f64 * h as f64) as i64))
+            .map(|win| {
+                (
+                    x_of((win.start + win.end) / 2.0),
+                    top + h - (win.scores[*class].clamp(0.0, 1.0) as f64 * h as f64) as i64,
+                )
+            })
             .collect();
         for p in pts.windows(2) {
             c.line(p[0], p[1], colour);
@@ -229,7 +284,10 @@ pub fn load_labels(spec: &str) -> Result<LabelSet> {
         return Ok(LabelSet::from_csv(direct)?);
     }
     let file = format!("{spec}_class_labels_indices.csv");
-    let mut dirs: Vec<PathBuf> = std::env::var_os("AUM_LABELS_DIR").map(PathBuf::from).into_iter().collect();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("AUM_LABELS_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
     dirs.push(PathBuf::from("labels"));
     dirs.push(PathBuf::from("../shared/data/labels"));
     for d in &dirs {

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
 use crate::models::AnyCheckpoint;
+use anyhow::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
@@ -21,6 +21,12 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         ckpt = ckpt.with_labels(super::classify::load_labels(spec)?.names)?;
     }
     ckpt.save(&args.output)?;
-    println!("{} -> {} ({}, {:.2} M parameters)", args.input.display(), args.output.display(), ckpt.family(), ckpt.num_params() as f64 / 1e6);
+    println!(
+        "{} -> {} ({}, {:.2} M parameters)",
+        args.input.display(),
+        args.output.display(),
+        ckpt.family(),
+        ckpt.num_params() as f64 / 1e6
+    );
     Ok(())
 }

@@ -40,7 +40,10 @@ pub struct FbankArgs {
 
 pub fn run(args: &FbankArgs) -> Result<()> {
     if args.out.is_some() && args.inputs.len() > 1 {
-        bail!("--out takes one input; use --out-dir for {} inputs", args.inputs.len());
+        bail!(
+            "--out takes one input; use --out-dir for {} inputs",
+            args.inputs.len()
+        );
     }
     if let Some(dir) = &args.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -88,7 +91,9 @@ fn process(args: &FbankArgs, path: &Path) -> Result<String> {
         fbank.frames,
         fbank.bins
     );
-    let stem = path.file_stem().map_or("audio".into(), |s| s.to_string_lossy().into_owned());
+    let stem = path
+        .file_stem()
+        .map_or("audio".into(), |s| s.to_string_lossy().into_owned());
     let out = match (&args.out, &args.out_dir) {
         (Some(o), _) => Some(o.clone()),
         (None, Some(d)) => Some(d.join(format!("{stem}.safetensors"))),
@@ -134,11 +139,16 @@ fn spectrogram(f: &Features, sample_rate: f64, title: &str) -> Canvas {
     );
     let mut sorted: Vec<f32> = f.data.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f32::total_cmp);
-    let pick = |q: f64| sorted.get(((sorted.len().max(1) - 1) as f64 * q) as usize).copied();
+    let pick = |q: f64| {
+        sorted
+            .get(((sorted.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+    };
     let (lo, hi) = (pick(0.01).unwrap_or(0.0), pick(0.999).unwrap_or(1.0));
     let span = (hi - lo).max(1e-6);
     for x in 0..plot_w {
-        let frame = ((x as usize * f.frames.max(1)) / plot_w as usize).min(f.frames.saturating_sub(1));
+        let frame =
+            ((x as usize * f.frames.max(1)) / plot_w as usize).min(f.frames.saturating_sub(1));
         for b in 0..f.bins {
             let v = if f.frames == 0 { lo } else { f.frame(frame)[b] };
             let y = top + plot_h - (b as i64 + 1) * row_h;
@@ -147,9 +157,17 @@ fn spectrogram(f: &Features, sample_rate: f64, title: &str) -> Canvas {
     }
     // Frame borders and title.
     c.line((left - 1, top - 1), (left + plot_w, top - 1), BLACK);
-    c.line((left - 1, top + plot_h), (left + plot_w, top + plot_h), BLACK);
+    c.line(
+        (left - 1, top + plot_h),
+        (left + plot_w, top + plot_h),
+        BLACK,
+    );
     c.line((left - 1, top - 1), (left - 1, top + plot_h), BLACK);
-    c.line((left + plot_w, top - 1), (left + plot_w, top + plot_h), BLACK);
+    c.line(
+        (left + plot_w, top - 1),
+        (left + plot_w, top + plot_h),
+        BLACK,
+    );
     c.text(left, 10, title, 2, BLACK);
     // Time axis: frame i starts at i * 10 ms.
     let seconds = f.frames as f64 * 0.01;
@@ -159,14 +177,28 @@ fn spectrogram(f: &Features, sample_rate: f64, title: &str) -> Canvas {
         let x = left + ((t / seconds.max(1e-9)) * plot_w as f64) as i64;
         c.line((x, top + plot_h), (x, top + plot_h + 5), BLACK);
         let label = format_tick(t, step);
-        c.text(x - Canvas::text_width(&label, 1) / 2, top + plot_h + 9, &label, 1, BLACK);
+        c.text(
+            x - Canvas::text_width(&label, 1) / 2,
+            top + plot_h + 9,
+            &label,
+            1,
+            BLACK,
+        );
         t += step;
     }
-    c.text(left + plot_w / 2 - 24, top + plot_h + 28, "time (s)", 1, BLACK);
+    c.text(
+        left + plot_w / 2 - 24,
+        top + plot_h + 28,
+        "time (s)",
+        1,
+        BLACK,
+    );
     // Frequency axis: mel bins are uniform in mel between 20 Hz and Nyquist, so a tick at f Hz
     // sits at the bin whose centre has that mel value.
     let (mel_lo, mel_hi) = (mel_scale(20.0), mel_scale(sample_rate / 2.0));
-    for hz in [0.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 24000.0] {
+    for hz in [
+        0.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 24000.0,
+    ] {
         if hz > sample_rate / 2.0 || hz < 20.0 {
             continue;
         }
@@ -179,7 +211,13 @@ fn spectrogram(f: &Features, sample_rate: f64, title: &str) -> Canvas {
         } else {
             format!("{hz}")
         };
-        c.text(left - 10 - Canvas::text_width(&label, 1), y - 3, &label, 1, BLACK);
+        c.text(
+            left - 10 - Canvas::text_width(&label, 1),
+            y - 3,
+            &label,
+            1,
+            BLACK,
+        );
     }
     c.text(4, top + plot_h / 2 - 3, "Hz", 1, BLACK);
     c
@@ -200,7 +238,11 @@ fn nice_step(span: f64, max_ticks: usize) -> f64 {
 }
 
 fn format_tick(v: f64, step: f64) -> String {
-    let decimals = if step >= 1.0 { 0 } else { (-step.log10()).ceil() as usize };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
     format!("{v:.decimals$}")
 }
 

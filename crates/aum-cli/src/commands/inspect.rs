@@ -24,7 +24,11 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     if ckpt.labels().is_some() {
         println!("  labels        included");
     }
-    println!("  parameters    {} ({:.2} M)", ckpt.num_params(), ckpt.num_params() as f64 / 1e6);
+    println!(
+        "  parameters    {} ({:.2} M)",
+        ckpt.num_params(),
+        ckpt.num_params() as f64 / 1e6
+    );
     let fe = ckpt.front_end();
     println!(
         "  front end     mean {} std {} frames {:?} resample {:?} centre {}",

@@ -28,17 +28,33 @@ pub struct LogitsArgs {
 }
 
 pub fn run(args: &LogitsArgs) -> Result<()> {
-    let device = if args.cuda { Device::new_cuda(0)? } else { Device::Cpu };
+    let device = if args.cuda {
+        Device::new_cuda(0)?
+    } else {
+        Device::Cpu
+    };
     let model = AnyCheckpoint::load(&args.checkpoint)?.model(&device)?;
     let tensors = candle_core::safetensors::load(&args.input, &device)
         .with_context(|| format!("reading {}", args.input.display()))?;
     let x = tensors.get(&args.tensor).with_context(|| {
         let mut names: Vec<&String> = tensors.keys().collect();
         names.sort();
-        format!("{} has no tensor `{}` (it has {names:?})", args.input.display(), args.tensor)
+        format!(
+            "{} has no tensor `{}` (it has {names:?})",
+            args.input.display(),
+            args.tensor
+        )
     })?;
     let logits = model.forward(x)?.to_device(&Device::Cpu)?;
-    crate::output::save_tensors(&HashMap::from([("logits".to_string(), logits.clone())]), &args.output)?;
-    println!("{}: logits {:?} -> {}", args.input.display(), logits.dims(), args.output.display());
+    crate::output::save_tensors(
+        &HashMap::from([("logits".to_string(), logits.clone())]),
+        &args.output,
+    )?;
+    println!(
+        "{}: logits {:?} -> {}",
+        args.input.display(),
+        logits.dims(),
+        args.output.display()
+    );
     Ok(())
 }

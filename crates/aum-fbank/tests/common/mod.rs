@@ -48,15 +48,22 @@ impl Fixture {
 }
 
 pub fn fixture(rel: &str) -> Fixture {
-    Fixture::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel))
+    Fixture::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel),
+    )
 }
 
 pub fn fixtures_in(dir: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(dir),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .collect();
     v.sort();
     v
 }
@@ -64,15 +71,18 @@ pub fn fixtures_in(dir: &str) -> Vec<PathBuf> {
 /// A file under ../shared/data (or `$AUM_SHARED_DATA`). Missing data skips the test locally but
 /// fails it under CI (`CI=true`), so CI never passes by skipping.
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("AUM_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-    });
+    let root = std::env::var_os("AUM_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
     let p = root.join(rel);
     if p.exists() {
         return Some(p);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{} is missing and CI=true: tests that need ../shared/data must not skip", p.display());
+        panic!(
+            "{} is missing and CI=true: tests that need ../shared/data must not skip",
+            p.display()
+        );
     }
     eprintln!("skipping: {} not found", p.display());
     None
