@@ -42,6 +42,8 @@ enum BenchCommand {
     Scan(commands::bench_scan::BenchScanArgs),
     /// Audio Mamba forward time and peak memory per size and clip length.
     Model(commands::bench_model::BenchModelArgs),
+    /// The paper's efficiency study: AuM against AST at growing token counts.
+    Compare(commands::bench_compare::BenchCompareArgs),
 }
 
 fn main() {
@@ -56,6 +58,7 @@ fn main() {
         Command::Bench(BenchCommand::Fbank(a)) => commands::bench_fbank::run(a),
         Command::Bench(BenchCommand::Scan(a)) => commands::bench_scan::run(a),
         Command::Bench(BenchCommand::Model(a)) => commands::bench_model::run(a),
+        Command::Bench(BenchCommand::Compare(a)) => commands::bench_compare::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -23,3 +23,8 @@ fn status_kib(field: &str) -> Result<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .with_context(|| format!("no {field} in /proc/self/status"))
 }
+
+/// Current resident set size, MiB.
+pub fn rss_mib() -> Result<f64> {
+    Ok(status_kib("VmRSS")? as f64 / 1024.0)
+}

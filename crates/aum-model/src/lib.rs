@@ -17,6 +17,7 @@ mod conv;
 mod mixer;
 mod model;
 mod posembed;
+mod weights;
 
 pub use aum_core::Mode;
 pub use checkpoint::{default_front_end, expected_shapes, infer_config, read_tensors, Checkpoint};
@@ -24,3 +25,4 @@ pub use classify::{Classifier, Window};
 pub use config::{ClsPosition, Config, Variant};
 pub use model::{AudioMamba, ForwardTrace};
 pub use posembed::resample_pos_embed;
+pub use weights::random_untracked;

@@ -6,8 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use aum_model::{AudioMamba, Config, Mode};
 use aum_scan::{selective_scan, Direction, ScanInputs, ScanOptions};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{Device, Tensor};
 
 use crate::memory;
 
@@ -37,9 +36,18 @@ pub struct BenchModelArgs {
     /// Also split the time of the first length into GEMMs, scan and the rest.
     #[arg(long)]
     pub breakdown: bool,
+    /// Time the model on CUDA GPU 0 instead (builds with the `cuda` feature).
+    #[arg(long)]
+    pub cuda: bool,
+    /// With --cuda: batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1])]
+    pub batch: Vec<usize>,
 }
 
 pub fn run(args: &BenchModelArgs) -> Result<()> {
+    if args.cuda {
+        return super::bench_gpu::model(&args.size, &args.frames, &args.batch, args.iters);
+    }
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = args.threads {
         builder = builder.num_threads(n);
@@ -71,9 +79,7 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
 }
 
 fn random_model(cfg: &Config) -> Result<AudioMamba> {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    Ok(AudioMamba::new(cfg.clone(), vb)?)
+    Ok(aum_model::random_untracked(|vb| AudioMamba::new(cfg.clone(), vb))?)
 }
 
 fn median_secs<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {

@@ -40,9 +40,37 @@ pub struct BenchScanArgs {
     /// Smoke-test size: d_inner 384, L 512, 2 runs, no peak-memory measurement.
     #[arg(long)]
     pub quick: bool,
+    /// Cross-check and time the CUDA kernels on GPU 0 instead (builds with the `cuda` feature).
+    #[arg(long)]
+    pub cuda: bool,
+    /// With --cuda: batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1])]
+    pub batch: Vec<usize>,
+    /// With --cuda: the dtype of u, delta, z, B and C (f32, f16 or bf16).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// With --cuda: the card's peak memory bandwidth in GB/s, to report the share achieved.
+    #[arg(long)]
+    pub peak_gbs: Option<f64>,
 }
 
 pub fn run(args: &BenchScanArgs) -> Result<()> {
+    if args.cuda {
+        let dtype = match args.dtype.as_str() {
+            "f32" => candle_core::DType::F32,
+            "f16" => candle_core::DType::F16,
+            "bf16" => candle_core::DType::BF16,
+            other => anyhow::bail!("unknown dtype `{other}` (f32, f16 or bf16)"),
+        };
+        return super::bench_gpu::scan(
+            &args.d_inner,
+            &args.len,
+            &args.batch,
+            dtype,
+            args.iters.max(1),
+            args.peak_gbs,
+        );
+    }
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = args.threads {
         builder = builder.num_threads(n);

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod bench_compare;
 pub mod bench_fbank;
+pub mod bench_gpu;
 pub mod bench_model;
 pub mod bench_scan;
 pub mod classify;
