@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use realfft::{RealFftPlanner, RealToComplex};
 
 use crate::dither::GaussianNoise;
+use crate::fastlog::ln;
 use crate::mel::{mel_banks, MelFilter};
 use crate::window::{window, WindowType};
 
@@ -259,33 +260,29 @@ impl KaldiFbank {
     ) {
         let o = &self.opts;
         let size = self.window.len();
-        let x = &mut s.frame[..size];
-        copy_frame(signal, i, o, x);
+        let raw = &mut s.raw[..size];
+        copy_frame(signal, i, o, raw);
         if let Some(noise) = noise {
-            for v in x.iter_mut() {
+            for v in raw.iter_mut() {
                 *v += noise.sample() * o.dither;
             }
         }
-        if o.remove_dc_offset {
-            let mean = (x.iter().map(|&v| v as f64).sum::<f64>() / size as f64) as f32;
-            x.iter_mut().for_each(|v| *v -= mean);
-        }
+        let mean = if o.remove_dc_offset { mean(raw) } else { 0.0 };
         let mut energy = 0f32;
-        if o.raw_energy {
-            energy = log_energy(x, o.energy_floor);
+        if o.use_energy && o.raw_energy {
+            energy = log_energy(raw.iter().map(|&v| v - mean), o.energy_floor);
         }
-        if o.preemphasis != 0.0 {
-            for j in (1..size).rev() {
-                x[j] -= o.preemphasis * x[j - 1];
-            }
-            x[0] -= o.preemphasis * x[0];
-        }
-        for (v, w) in x.iter_mut().zip(&self.window) {
-            *v *= w;
+        // DC removal, pre-emphasis (the first sample uses itself as its predecessor) and the
+        // window in one pass, each step rounded in f32 as torchaudio does.
+        let c = o.preemphasis;
+        let frame = &mut s.frame[..size];
+        frame[0] = ((raw[0] - mean) - c * (raw[0] - mean)) * self.window[0];
+        for j in 1..size {
+            frame[j] = ((raw[j] - mean) - c * (raw[j - 1] - mean)) * self.window[j];
         }
         s.frame[size..].fill(0.0);
-        if !o.raw_energy {
-            energy = log_energy(&s.frame, o.energy_floor);
+        if o.use_energy && !o.raw_energy {
+            energy = log_energy(s.frame.iter().copied(), o.energy_floor);
         }
         // The input buffer doubles as FFT scratch, so it is rebuilt for every frame.
         self.fft
@@ -306,12 +303,13 @@ impl KaldiFbank {
         };
         for (out, f) in mel_cols.iter_mut().zip(&self.filters) {
             let bins = &s.power[f.start..f.start + f.weights.len()];
-            let e: f32 = bins.iter().zip(&f.weights).map(|(p, w)| p * w).sum();
-            *out = if o.use_log_fbank {
-                e.max(f32::EPSILON).ln()
-            } else {
-                e
-            };
+            *out = bins.iter().zip(&f.weights).map(|(p, w)| p * w).sum();
+        }
+        if o.use_log_fbank {
+            // A separate pass so the logarithm vectorises.
+            for v in mel_cols.iter_mut() {
+                *v = ln(v.max(f32::EPSILON));
+            }
         }
         if let Some(slot) = energy_col {
             *slot = energy;
@@ -345,6 +343,9 @@ pub(crate) fn check_rate(wave: &Waveform, rate: f64) -> Result<()> {
 
 /// Per-frame buffers, reused across the frames of one clip.
 struct FrameScratch {
+    /// The frame's samples as read from the signal.
+    raw: Vec<f32>,
+    /// The windowed, zero-padded frame (FFT input).
     frame: Vec<f32>,
     spectrum: Vec<realfft::num_complex::Complex<f32>>,
     fft_scratch: Vec<realfft::num_complex::Complex<f32>>,
@@ -354,6 +355,7 @@ struct FrameScratch {
 impl FrameScratch {
     fn new(fb: &KaldiFbank) -> Self {
         Self {
+            raw: vec![0.0; fb.window.len()],
             frame: fb.fft.make_input_vec(),
             spectrum: fb.fft.make_output_vec(),
             fft_scratch: fb.fft.make_scratch_vec(),
@@ -386,9 +388,23 @@ fn copy_frame(signal: &[f32], i: usize, o: &FbankOptions, out: &mut [f32]) {
     }
 }
 
+/// The mean, accumulated in f64 over 8 independent lanes (vectorised, and accurate enough for
+/// near-silent frames, whose log energies are sensitive to the DC estimate).
+fn mean(x: &[f32]) -> f32 {
+    let mut acc = [0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v as f64;
+        }
+    }
+    ((acc.iter().sum::<f64>() + tail) / x.len() as f64) as f32
+}
+
 /// `log(max(sum x^2, eps))`, floored at `log(energy_floor)` when the floor is positive.
-fn log_energy(x: &[f32], energy_floor: f64) -> f32 {
-    let e = x.iter().map(|v| v * v).sum::<f32>().max(f32::EPSILON).ln();
+fn log_energy(x: impl Iterator<Item = f32>, energy_floor: f64) -> f32 {
+    let e = x.map(|v| v * v).sum::<f32>().max(f32::EPSILON).ln();
     if energy_floor > 0.0 {
         e.max(energy_floor.ln() as f32)
     } else {

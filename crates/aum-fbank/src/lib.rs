@@ -26,6 +26,7 @@
 
 mod decode;
 mod dither;
+mod fastlog;
 mod fbank;
 mod frontend;
 mod mel;

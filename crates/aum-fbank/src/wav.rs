@@ -148,12 +148,7 @@ pub(crate) fn read(bytes: &[u8]) -> WavRead {
                     return WavRead::Invalid("the data chunk holds no complete frame".into());
                 }
                 let data = &bytes[body..body + frames * frame_bytes];
-                let mut channels = vec![Vec::with_capacity(frames); fmt.channels];
-                for frame in data.chunks_exact(frame_bytes) {
-                    for (c, s) in channels.iter_mut().zip(frame.chunks_exact(fmt.bytes)) {
-                        c.push(sample(s, fmt.encoding, big_endian));
-                    }
-                }
+                let channels = deinterleave(data, &fmt, big_endian);
                 return match Waveform::new(channels, fmt.sample_rate) {
                     Ok(w) => WavRead::Audio(w, warnings),
                     Err(e) => WavRead::Invalid(e.to_string()),
@@ -169,6 +164,25 @@ pub(crate) fn read(bytes: &[u8]) -> WavRead {
     } else {
         "no data chunk (truncated file)".into()
     })
+}
+
+/// Splits interleaved frames into one vector per channel. The common 16-bit little-endian case
+/// has its own loop: the general path costs a byte shuffle per sample.
+fn deinterleave(data: &[u8], fmt: &Format, big_endian: bool) -> Vec<Vec<f32>> {
+    let frames = data.len() / (fmt.bytes * fmt.channels);
+    let mut channels = vec![Vec::with_capacity(frames); fmt.channels];
+    if fmt.encoding == Encoding::Pcm && fmt.bytes == 2 && !big_endian {
+        for (i, s) in data.chunks_exact(2).enumerate() {
+            channels[i % fmt.channels].push(i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0);
+        }
+        return channels;
+    }
+    for frame in data.chunks_exact(fmt.bytes * fmt.channels) {
+        for (c, s) in channels.iter_mut().zip(frame.chunks_exact(fmt.bytes)) {
+            c.push(sample(s, fmt.encoding, big_endian));
+        }
+    }
+    channels
 }
 
 /// One sample scaled like torchaudio.load: integers to [-1, 1) by 2^(bits-1).
