@@ -50,7 +50,10 @@ pub fn run(args: &BenchCompareArgs) -> Result<()> {
         return Ok(());
     }
     let threads = rayon::current_num_threads();
-    println!("AuM vs AST forward, batch 1, f32, {threads} threads, random weights, median of {} run(s)", args.iters);
+    println!(
+        "AuM vs AST forward, batch 1, f32, {threads} threads, random weights, median of {} run(s)",
+        args.iters
+    );
     println!("memory = peak RSS during the forward pass minus RSS before it (weights and input excluded), one process per point");
     println!("| size | tokens | frames | AuM time (s) | AST time (s) | AST / AuM time | AuM memory (MiB) | AST memory (MiB) |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -68,7 +71,12 @@ pub fn run(args: &BenchCompareArgs) -> Result<()> {
                 aum.1,
                 ast.1
             );
-            points.push(Point { size: size.clone(), tokens, aum, ast });
+            points.push(Point {
+                size: size.clone(),
+                tokens,
+                aum,
+                ast,
+            });
         }
     }
     if let Some(png) = &args.plot {
@@ -83,11 +91,19 @@ fn in_child(model: &str, size: &str, tokens: usize, iters: usize) -> Result<(f64
     let exe = std::env::current_exe().context("locating the aum executable")?;
     let out = std::process::Command::new(exe)
         .args(["bench", "compare", "--single", model, "--size", size])
-        .args(["--tokens", &tokens.to_string(), "--iters", &iters.to_string()])
+        .args([
+            "--tokens",
+            &tokens.to_string(),
+            "--iters",
+            &iters.to_string(),
+        ])
         .output()
         .context("running a measurement process")?;
     if !out.status.success() {
-        anyhow::bail!("{model} {size} at {tokens} tokens failed: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::bail!(
+            "{model} {size} at {tokens} tokens failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut it = text.split_whitespace().map(str::parse::<f64>);
@@ -133,22 +149,42 @@ fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<
 fn plot(points: &[Point]) -> Canvas {
     const COLOURS: [[u8; 3]; 3] = [[31, 119, 180], [214, 39, 40], [44, 160, 44]];
     let (pw, ph, left, top, gap) = (420i64, 300i64, 70i64, 50i64, 110i64);
-    let mut c = Canvas::new((2 * (left + pw) + gap) as usize, (top + ph + 80) as usize, WHITE);
-    c.text(left, 14, "AuM (solid) vs AST (dashed) on CPU, batch 1", 2, BLACK);
+    let mut c = Canvas::new(
+        (2 * (left + pw) + gap) as usize,
+        (top + ph + 80) as usize,
+        WHITE,
+    );
+    c.text(
+        left,
+        14,
+        "AuM (solid) vs AST (dashed) on CPU, batch 1",
+        2,
+        BLACK,
+    );
     let sizes: Vec<&str> = points.iter().fold(Vec::new(), |mut v, p| {
         if !v.contains(&p.size.as_str()) {
             v.push(p.size.as_str());
         }
         v
     });
-    let (tmin, tmax) = points.iter().fold((f64::MAX, 0f64), |(a, b), p| (a.min(p.tokens as f64), b.max(p.tokens as f64)));
+    let (tmin, tmax) = points.iter().fold((f64::MAX, 0f64), |(a, b), p| {
+        (a.min(p.tokens as f64), b.max(p.tokens as f64))
+    });
     for (panel, title) in [(0, "time (s)"), (1, "memory (MiB)")] {
         let x0 = left + panel * (left + pw + gap - 30);
         let value = |p: &Point, ast: bool| {
             let m = if ast { p.ast } else { p.aum };
-            if panel == 0 { m.0 } else { m.1 }
+            if panel == 0 {
+                m.0
+            } else {
+                m.1
+            }
         };
-        let vmax = points.iter().flat_map(|p| [value(p, false), value(p, true)]).fold(0f64, f64::max).max(1e-9);
+        let vmax = points
+            .iter()
+            .flat_map(|p| [value(p, false), value(p, true)])
+            .fold(0f64, f64::max)
+            .max(1e-9);
         c.line((x0, top), (x0, top + ph), BLACK);
         c.line((x0, top + ph), (x0 + pw, top + ph), BLACK);
         c.text(x0, top - 14, title, 1, BLACK);
@@ -156,7 +192,13 @@ fn plot(points: &[Point]) -> Canvas {
             let y = top + ph - k * ph / 4;
             c.line((x0 - 4, y), (x0, y), BLACK);
             let label = format!("{:.1}", vmax * k as f64 / 4.0);
-            c.text(x0 - 8 - Canvas::text_width(&label, 1), y - 3, &label, 1, BLACK);
+            c.text(
+                x0 - 8 - Canvas::text_width(&label, 1),
+                y - 3,
+                &label,
+                1,
+                BLACK,
+            );
         }
         let span = (tmax / tmin).log2().max(1.0);
         let xof = |t: usize| x0 + (((t as f64 / tmin).log2() / span) * pw as f64) as i64;
@@ -165,14 +207,24 @@ fn plot(points: &[Point]) -> Canvas {
         while t as f64 <= tmax {
             c.line((xof(t), top + ph), (xof(t), top + ph + 4), BLACK);
             let label = t.to_string();
-            c.text(xof(t) - Canvas::text_width(&label, 1) / 2, top + ph + 8, &label, 1, BLACK);
+            c.text(
+                xof(t) - Canvas::text_width(&label, 1) / 2,
+                top + ph + 8,
+                &label,
+                1,
+                BLACK,
+            );
             t *= 2;
         }
         c.text(x0 + pw / 2 - 20, top + ph + 24, "tokens", 1, BLACK);
         for (si, size) in sizes.iter().enumerate() {
             let colour = COLOURS[si % COLOURS.len()];
             for ast in [false, true] {
-                let pts: Vec<(i64, i64)> = points.iter().filter(|p| p.size == *size).map(|p| (xof(p.tokens), yof(value(p, ast)))).collect();
+                let pts: Vec<(i64, i64)> = points
+                    .iter()
+                    .filter(|p| p.size == *size)
+                    .map(|p| (xof(p.tokens), yof(value(p, ast))))
+                    .collect();
                 for w in pts.windows(2) {
                     draw_segment(&mut c, w[0], w[1], colour, ast);
                 }
