@@ -3,7 +3,7 @@
 //! YuanGongND/ast one (`module.v.blocks.N.attn.qkv…`, fused q|k|v, `mlp_head`) — as `.pth` or
 //! safetensors. Both are normalised to the HF names; the config is inferred from the tensors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use aum_core::{Error, Result};
@@ -94,11 +94,7 @@ impl AstCheckpoint {
                 serde_json::to_string(l).expect("strings serialise"),
             );
         }
-        let sorted: BTreeMap<&str, &Tensor> =
-            self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let bytes = safetensors::serialize(sorted, Some(meta))
-            .map_err(|e| Error::InvalidInput(format!("cannot serialise checkpoint: {e}")))?;
-        aum_core::io::write_atomic(path.as_ref(), &bytes)
+        aum_core::tensors::save_safetensors(path.as_ref(), &self.tensors, meta)
     }
 
     /// Attaches class names; their number must equal the model's classes.
@@ -316,30 +312,5 @@ pub fn expected_shapes(cfg: &AstConfig) -> Vec<(String, Vec<usize>)> {
 }
 
 fn validate(tensors: &HashMap<String, Tensor>, cfg: &AstConfig) -> Result<()> {
-    let expected = expected_shapes(cfg);
-    for (name, shape) in &expected {
-        let t = tensors.get(name).ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "missing tensor `{name}` (expected shape {shape:?})"
-            ))
-        })?;
-        if t.dims() != shape.as_slice() {
-            return Err(Error::shape(name.clone(), shape, t.dims()));
-        }
-    }
-    if tensors.len() != expected.len() {
-        let known: std::collections::HashSet<&str> =
-            expected.iter().map(|(n, _)| n.as_str()).collect();
-        let mut extra: Vec<String> = tensors
-            .keys()
-            .filter(|k| !known.contains(k.as_str()))
-            .map(|k| format!("`{k}`"))
-            .collect();
-        extra.sort();
-        return Err(Error::InvalidInput(format!(
-            "unexpected tensors for an AST: {}",
-            extra.join(", ")
-        )));
-    }
-    Ok(())
+    aum_core::tensors::check_layout(tensors, &expected_shapes(cfg), "an AST")
 }

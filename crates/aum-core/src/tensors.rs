@@ -66,3 +66,51 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
         path.display()
     )))
 }
+
+/// Checks a checkpoint's tensors against the layout a model expects: every expected tensor
+/// present with its shape, and nothing else. Errors name the tensor and both shapes; `model`
+/// describes the model in the message about unexpected tensors.
+pub fn check_layout(
+    tensors: &HashMap<String, Tensor>,
+    expected: &[(String, Vec<usize>)],
+    model: &str,
+) -> Result<()> {
+    for (name, shape) in expected {
+        let t = tensors.get(name).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "missing tensor `{name}` (expected shape {shape:?})"
+            ))
+        })?;
+        if t.dims() != shape.as_slice() {
+            return Err(Error::shape(name.clone(), shape, t.dims()));
+        }
+    }
+    if tensors.len() != expected.len() {
+        let known: std::collections::HashSet<&str> =
+            expected.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<String> = tensors
+            .iter()
+            .filter(|(k, _)| !known.contains(k.as_str()))
+            .map(|(k, t)| format!("`{k}` {:?}", t.dims()))
+            .collect();
+        extra.sort();
+        return Err(Error::InvalidInput(format!(
+            "unexpected tensors for {model}: {}",
+            extra.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Writes tensors (sorted by name) and metadata as safetensors, atomically.
+pub fn save_safetensors(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let sorted: std::collections::BTreeMap<&str, &Tensor> =
+        tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let bytes = safetensors::serialize(sorted, Some(metadata))
+        .map_err(|e| Error::InvalidInput(format!("cannot serialise {}: {e}", path.display())))?;
+    crate::io::write_atomic(path, &bytes)
+}

@@ -4,7 +4,7 @@
 //! metadata our own safetensors files carry; every missing, unexpected or mis-shaped tensor is an
 //! error that names it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use aum_core::{Error, Result};
@@ -136,11 +136,7 @@ impl Checkpoint {
                 serde_json::to_string(labels).expect("strings serialise"),
             );
         }
-        let sorted: BTreeMap<&str, &Tensor> =
-            self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let bytes = safetensors::serialize(sorted, Some(meta))
-            .map_err(|e| Error::InvalidInput(format!("cannot serialise checkpoint: {e}")))?;
-        aum_core::io::write_atomic(path.as_ref(), &bytes)
+        aum_core::tensors::save_safetensors(path.as_ref(), &self.tensors, meta)
     }
 
     pub fn num_params(&self) -> usize {
@@ -311,32 +307,6 @@ pub fn expected_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
 }
 
 fn validate(tensors: &HashMap<String, Tensor>, cfg: &Config) -> Result<()> {
-    let expected = expected_shapes(cfg);
-    for (name, shape) in &expected {
-        let t = tensors.get(name).ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "missing tensor `{name}` (expected shape {shape:?})"
-            ))
-        })?;
-        if t.dims() != shape.as_slice() {
-            return Err(Error::shape(name.clone(), shape, t.dims()));
-        }
-    }
-    if tensors.len() != expected.len() {
-        let known: std::collections::HashSet<&str> =
-            expected.iter().map(|(n, _)| n.as_str()).collect();
-        let mut extra: Vec<String> = tensors
-            .iter()
-            .filter(|(k, _)| !known.contains(k.as_str()))
-            .map(|(k, t)| format!("`{k}` {:?}", t.dims()))
-            .collect();
-        extra.sort();
-        return Err(Error::InvalidInput(format!(
-            "unexpected tensors for a {:?} AuM of depth {}: {}",
-            cfg.variant,
-            cfg.depth,
-            extra.join(", ")
-        )));
-    }
-    Ok(())
+    let model = format!("a {:?} AuM of depth {}", cfg.variant, cfg.depth);
+    aum_core::tensors::check_layout(tensors, &expected_shapes(cfg), &model)
 }
