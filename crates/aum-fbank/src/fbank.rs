@@ -450,4 +450,74 @@ mod tests {
         assert_eq!(htk.frame(3)[128], kaldi.frame(3)[0]);
         assert_eq!(htk.frame(3)[..128], kaldi.frame(3)[1..]);
     }
+
+    fn chirp(n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.001 * i as f32 / n as f32 * 40.0).sin() * 0.3 + 0.01)
+            .collect()
+    }
+
+    #[test]
+    fn raw_energy_is_the_log_energy_of_the_dc_removed_frame() {
+        let sig = chirp(2000);
+        let mut o = FbankOptions::aum(16000.0);
+        o.use_energy = true;
+        o.energy_floor = 0.0;
+        let f = KaldiFbank::new(o).unwrap().compute(&sig);
+        let frame = &sig[160 * 2..160 * 2 + 400];
+        let mean = frame.iter().map(|&v| v as f64).sum::<f64>() / 400.0;
+        let energy = frame
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            .ln();
+        assert!((f.frame(2)[128] as f64 - energy).abs() < 1e-4);
+    }
+
+    #[test]
+    fn unsnipped_frames_are_centred_and_reflect_the_edges() {
+        let sig = chirp(1000);
+        let mut o = FbankOptions::aum(16000.0);
+        o.snip_edges = false;
+        assert_eq!(o.num_frames(1000), (1000 + 80) / 160);
+        let mut out = vec![0.0; 400];
+        copy_frame(&sig, 0, &o, &mut out);
+        // Frame 0 starts 400/2 - 160/2 = 120 samples before the signal: x[119], ..., x[0], x[0..].
+        assert_eq!(out[0], sig[119]);
+        assert_eq!(out[119], sig[0]);
+        assert_eq!(out[120], sig[0]);
+        copy_frame(&sig, 6, &o, &mut out);
+        // Frame 6 covers 840..1240: past the end the signal is mirrored, x[999], x[998] ...
+        assert_eq!(out[160], sig[999]);
+        assert_eq!(out[161], sig[998]);
+    }
+
+    #[test]
+    fn magnitude_spectrum_and_mean_subtraction() {
+        let sig = chirp(4000);
+        let mut o = FbankOptions::aum(16000.0);
+        o.use_log_fbank = false;
+        // The front end is linear up to the spectrum, so doubling the signal multiplies the
+        // power-mel energies by 4 and the magnitude-mel energies by 2.
+        let loud: Vec<f32> = sig.iter().map(|v| v * 2.0).collect();
+        for (power, factor) in [(true, 4.0f32), (false, 2.0)] {
+            o.use_power = power;
+            let fb = KaldiFbank::new(o.clone()).unwrap();
+            let (a, b) = (fb.compute(&sig), fb.compute(&loud));
+            for (x, y) in a.data.iter().zip(&b.data) {
+                assert!(
+                    (y - factor * x).abs() <= 1e-4 * y.abs().max(1e-3),
+                    "{power}: {x} {y}"
+                );
+            }
+        }
+        o.use_power = true;
+        o.use_log_fbank = true;
+        o.subtract_mean = true;
+        let f = KaldiFbank::new(o).unwrap().compute(&sig);
+        for c in 0..f.bins {
+            let m: f64 = (0..f.frames).map(|i| f.frame(i)[c] as f64).sum::<f64>() / f.frames as f64;
+            assert!(m.abs() < 1e-4, "column {c} mean {m}");
+        }
+    }
 }
