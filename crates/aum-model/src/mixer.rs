@@ -71,7 +71,8 @@ impl Branch {
         let u = conv_silu(x, &self.conv_w, &self.conv_b, side)?;
         let dbc = self.x_proj.forward(&u)?;
         let (r, n) = (cfg.dt_rank, cfg.d_state);
-        let delta = self.dt_proj.forward(&dbc.narrow(2, 0, r)?)?;
+        // contiguous: CUDA matmul rejects the strided narrow that the CPU one accepts.
+        let delta = self.dt_proj.forward(&dbc.narrow(2, 0, r)?.contiguous()?)?;
         Ok(ScanFeed {
             u,
             delta,

@@ -182,7 +182,8 @@ impl AudioMamba {
         let x = x.to_dtype(DType::F32)?;
         let (tokens, p) = self.embed(&x)?;
         let out = self.encode(&tokens, mode)?;
-        let cls_features = out.narrow(1, p, 1)?.squeeze(1)?;
+        // contiguous: CUDA matmul rejects the strided row (the CPU one accepts it).
+        let cls_features = out.narrow(1, p, 1)?.squeeze(1)?.contiguous()?;
         let logits = self.head.forward(&cls_features)?;
         Ok(ForwardTrace {
             tokens,

@@ -41,11 +41,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The error for the CUDA backend, which this build does not have.
+    /// The error for the CUDA backend where it cannot run: in builds without the `cuda`
+    /// feature, and in the slice API, which works on host memory.
     pub(crate) fn cuda_unavailable() -> Self {
+        let reason = if cfg!(feature = "cuda") {
+            "the slice API runs on the host; call selective_scan with CUDA tensors"
+        } else {
+            "aum-scan was built without the cuda feature"
+        };
         Error::BackendUnavailable {
             backend: "cuda",
-            reason: "aum-scan was built without the cuda feature",
+            reason,
         }
     }
 }

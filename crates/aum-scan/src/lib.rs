@@ -36,10 +36,13 @@
 //! [`baseline::step_loop`] is the tensor-op loop of candle-transformers' Mamba, for comparison.
 //!
 //! Both run on a [`Backend`]: `Reference` (plain loops, the oracle), `Cpu` (fused and
-//! vectorised) or `Cuda` (not built yet).
+//! vectorised) or `Cuda` (the kernels of `kernels/selective_scan.cu`, built with the `cuda`
+//! feature; [`selective_scan`] on CUDA tensors only).
 
 pub mod baseline;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod error;
 mod fastmath;
 mod op;
@@ -79,8 +82,9 @@ pub enum Backend {
     /// The fused, vectorised, multi-threaded CPU kernel.
     #[default]
     Cpu,
-    /// The CUDA kernel. Not part of this build: selecting it returns
-    /// [`Error::BackendUnavailable`].
+    /// The CUDA kernels, for [`selective_scan`] on CUDA tensors in builds with the `cuda`
+    /// feature. The slice API ([`scan_forward`], [`scan_backward`]) and builds without the
+    /// feature return [`Error::BackendUnavailable`] for it.
     Cuda,
 }
 

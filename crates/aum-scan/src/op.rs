@@ -99,15 +99,19 @@ pub struct ScanOutput {
 
 /// Runs the selective scan on candle tensors.
 ///
-/// Inputs of dtype f16, bf16 or f64 are converted to f32 (all arithmetic is f32, as upstream)
-/// and `y` is converted back to u's dtype. The result is recorded for autograd when any input
-/// is a variable. The reference and cpu backends need CPU tensors.
+/// All arithmetic is f32, as upstream, and `y` comes back in u's dtype. On the CPU, inputs of
+/// dtype f16, bf16 or f64 are converted to f32; the CUDA kernels read f16 and bf16 sequences
+/// and B/C directly (converting delta, z, B and C to u's dtype). The result is recorded for
+/// autograd when any input is a variable. The reference and cpu backends need CPU tensors,
+/// the cuda backend (built with the `cuda` feature) CUDA tensors.
 pub fn selective_scan(inputs: &ScanInputs<'_>, opts: &ScanOptions) -> Result<ScanOutput> {
-    if opts.backend == Backend::Cuda {
+    if opts.backend == Backend::Cuda && !cfg!(feature = "cuda") {
         return Err(Error::cuda_unavailable());
     }
     let dims = check_shapes(inputs)?;
-    check_devices(inputs)?;
+    check_devices(inputs, opts.backend)?;
+    let seq_dtype = kernel_dtype(inputs.u, opts.backend);
+    let as_f32 = |name, t: &Tensor| as_dtype(name, t, seq_dtype);
     let (batch, len, d_inner, d_state, groups) = (
         dims.batch,
         dims.len,
@@ -128,19 +132,19 @@ pub fn selective_scan(inputs: &ScanInputs<'_>, opts: &ScanOptions) -> Result<Sca
     let bc = Tensor::cat(&[b, c], 0)?;
     let device = inputs.u.device();
     let vector = |name, t: Option<&Tensor>| match t {
-        Some(t) => as_f32(name, t),
+        Some(t) => f32_param(name, t),
         None => Ok(Tensor::zeros(d_inner, DType::F32, device)?),
     };
     let params = Tensor::cat(
         &[
-            as_f32("A", inputs.a)?.flatten_all()?,
+            f32_param("A", inputs.a)?.flatten_all()?,
             vector("D", inputs.d)?,
             vector("delta_bias", inputs.delta_bias)?,
         ],
         0,
     )?;
     let h0 = match inputs.h0 {
-        Some(h0) => Some(as_f32("h0", h0)?.contiguous()?.detach()),
+        Some(h0) => Some(f32_param("h0", h0)?.contiguous()?.detach()),
         None => None,
     };
     let op = ScanOp {
@@ -163,13 +167,28 @@ pub fn selective_scan(inputs: &ScanInputs<'_>, opts: &ScanOptions) -> Result<Sca
     Ok(ScanOutput { y, last_state })
 }
 
-/// Converts a floating-point tensor to f32 (a no-op for f32) and rejects other dtypes.
-fn as_f32(name: &'static str, t: &Tensor) -> Result<Tensor> {
+/// The dtype the kernels read the sequences and B/C in: u's own for f16/bf16 on CUDA (half the
+/// memory traffic), f32 otherwise.
+fn kernel_dtype(u: &Tensor, backend: Backend) -> DType {
+    match (backend, u.dtype()) {
+        (Backend::Cuda, dtype @ (DType::F16 | DType::BF16)) => dtype,
+        _ => DType::F32,
+    }
+}
+
+/// Converts a floating-point tensor to `dtype` (a no-op when it already has it) and rejects
+/// other dtypes.
+fn as_dtype(name: &'static str, t: &Tensor, dtype: DType) -> Result<Tensor> {
     match t.dtype() {
-        DType::F32 => Ok(t.clone()),
-        DType::F16 | DType::BF16 | DType::F64 => Ok(t.to_dtype(DType::F32)?),
+        d if d == dtype => Ok(t.clone()),
+        DType::F32 | DType::F16 | DType::BF16 | DType::F64 => Ok(t.to_dtype(dtype)?),
         dtype => Err(Error::DType { name, dtype }),
     }
+}
+
+/// A, D, delta_bias and h0 are always f32.
+fn f32_param(name: &'static str, t: &Tensor) -> Result<Tensor> {
+    as_dtype(name, t, DType::F32)
 }
 
 fn shape_error(name: &'static str, expected: String, t: &Tensor) -> Error {
@@ -239,8 +258,8 @@ fn check_shapes(x: &ScanInputs<'_>) -> Result<ScanDims> {
     Ok(dims)
 }
 
-/// Checks that every tensor is on u's device, and that it is the CPU.
-fn check_devices(x: &ScanInputs<'_>) -> Result<()> {
+/// Checks that every tensor is on u's device, and that the backend runs there.
+fn check_devices(x: &ScanInputs<'_>, backend: Backend) -> Result<()> {
     let device = x.u.device();
     let named = [
         ("delta", Some(x.delta)),
@@ -262,13 +281,19 @@ fn check_devices(x: &ScanInputs<'_>) -> Result<()> {
             }
         }
     }
-    if !matches!(device, Device::Cpu) {
-        return Err(Error::Device(format!(
+    match (backend, device) {
+        (Backend::Cuda, Device::Cuda(_)) | (Backend::Reference | Backend::Cpu, Device::Cpu) => {
+            Ok(())
+        }
+        (Backend::Cuda, _) => Err(Error::Device(format!(
+            "the cuda backend needs CUDA tensors, got {:?}",
+            device.location()
+        ))),
+        _ => Err(Error::Device(format!(
             "the reference and cpu backends need CPU tensors, got {:?}",
             device.location()
-        )));
+        ))),
     }
-    Ok(())
 }
 
 /// The recorded op: everything that is not one of the three packed tensors.
@@ -307,6 +332,15 @@ fn cpu_storage_slice<'s>(
 }
 
 impl ScanOp {
+    #[cfg(feature = "cuda")]
+    fn cuda_flags(&self) -> crate::cuda::Flags {
+        crate::cuda::Flags {
+            has_z: self.has_z,
+            softplus: self.opts.softplus,
+            reverse: self.opts.direction == crate::Direction::Reverse,
+        }
+    }
+
     /// Splits the packed inputs back into the scan's slices.
     fn slices<'a>(
         &self,
@@ -379,6 +413,28 @@ impl CustomOp3 for ScanOp {
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }
 
+    /// The CUDA kernels' forward; its output also carries the per-chunk states that the CUDA
+    /// backward starts from (see `cuda.rs`).
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        crate::cuda::forward(
+            &self.dims,
+            self.cuda_flags(),
+            (s1, l1),
+            (s2, l2),
+            (s3, l3),
+            self.h0.as_ref(),
+        )
+    }
+
     fn bwd(
         &self,
         arg1: &Tensor,
@@ -387,6 +443,23 @@ impl CustomOp3 for ScanOp {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        #[cfg(feature = "cuda")]
+        if arg1.device().is_cuda() {
+            let (g1, g2, g3) = crate::cuda::backward(
+                &self.dims,
+                self.cuda_flags(),
+                arg1,
+                arg2,
+                arg3,
+                _res,
+                grad_res,
+            )?;
+            return Ok((
+                Some(g1.to_dtype(arg1.dtype())?),
+                Some(g2.to_dtype(arg2.dtype())?),
+                Some(g3),
+            ));
+        }
         let grad_res = grad_res.contiguous()?;
         let grads = {
             let (s1, l1) = arg1.storage_and_layout();

@@ -18,11 +18,13 @@ use candle_nn::{VarBuilder, VarMap};
 const D_STATE: usize = 16;
 
 fn cuda_device() -> Result<Device> {
-    Device::new_cuda(0).context("opening CUDA device 0 (needs a GPU and a build with --features cuda)")
+    Device::new_cuda(0)
+        .context("opening CUDA device 0 (needs a GPU and a build with --features cuda)")
 }
 
-/// The fastest of `iters` runs after one warm-up, in ms, each ending with a synchronisation.
-fn time_ms(dev: &Device, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+/// The fastest of `iters` runs after one warm-up, in ms, each ending with a synchronisation
+/// (the result of `f` is dropped inside the timed region).
+fn time_ms<T>(dev: &Device, iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
     f()?;
     dev.synchronize()?;
     let mut best = f64::MAX;
@@ -137,10 +139,13 @@ fn outputs(
     let loss = ((&y * gy.to_device(dev)?)?.sum_all()?
         + (&out.last_state * gl.to_device(dev)?)?.sum_all()?)?;
     let store = loss.backward()?;
-    let host = |t: &Tensor| -> Result<Tensor> { Ok(t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?) };
+    let host =
+        |t: &Tensor| -> Result<Tensor> { Ok(t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?) };
     let mut all = vec![("y", host(&y)?), ("last_state", host(&out.last_state)?)];
     for (name, var) in p.vars() {
-        let g = store.get(var).with_context(|| format!("no gradient for {name}"))?;
+        let g = store
+            .get(var)
+            .with_context(|| format!("no gradient for {name}"))?;
         all.push((name, host(g)?));
     }
     Ok(all)
@@ -172,19 +177,31 @@ fn compare(got: &Tensor, want: &Tensor, rtol: f32, atol: f32) -> Result<(f32, f3
 fn cross_check(dev: &Device) -> Result<()> {
     let sizes = (2, 700, 48, 1);
     println!("cross-check against the cpu backend: batch 2, L 700 (3 chunks, ragged), d_inner 48, d_state 16");
-    println!("{:5} {:8} {:6} {:3} | {:>10} {:>10} | worst tensor", "dtype", "dir", "groups", "h0", "max abs", "max rel");
+    println!(
+        "{:5} {:8} {:6} {:3} | {:>10} {:>10} | worst tensor",
+        "dtype", "dir", "groups", "h0", "max abs", "max rel"
+    );
     let mut failures = 0;
     for dtype in [DType::F32, DType::F16, DType::BF16] {
-        let (rtol, atol) = if dtype == DType::F32 { (1e-4, 1e-5) } else { (1e-2, 1e-3) };
+        let (rtol, atol) = if dtype == DType::F32 {
+            (1e-4, 1e-5)
+        } else {
+            (1e-2, 1e-3)
+        };
         for direction in [Direction::Forward, Direction::Reverse] {
             for (groups, with_h0) in [(1, false), (2, true)] {
-                let gpu = Problem::random(dev, dtype, (sizes.0, sizes.1, sizes.2, groups), with_h0)?;
+                let gpu =
+                    Problem::random(dev, dtype, (sizes.0, sizes.1, sizes.2, groups), with_h0)?;
                 let cpu = gpu.to_f32_on(&Device::Cpu)?;
                 let gy = Tensor::rand(-1f32, 1.0, (sizes.0, sizes.1, sizes.2), &Device::Cpu)?
                     .to_dtype(dtype)?
                     .to_dtype(DType::F32)?;
                 let gl = Tensor::rand(-1f32, 1.0, (sizes.0, sizes.2, D_STATE), &Device::Cpu)?;
-                let opts = |backend| ScanOptions { direction, backend, ..ScanOptions::default() };
+                let opts = |backend| ScanOptions {
+                    direction,
+                    backend,
+                    ..ScanOptions::default()
+                };
                 let got = outputs(&gpu, &opts(Backend::Cuda), &gy, &gl)?;
                 let want = outputs(&cpu, &opts(Backend::Cpu), &gy, &gl)?;
                 let (mut worst, mut all_ok) = (("", 0f32, 0f32), true);
@@ -227,7 +244,8 @@ fn forward_bytes(batch: usize, len: usize, d_inner: usize, dtype: DType) -> f64 
     let tokens = (batch * len) as f64;
     let reads = tokens * (3.0 * d_inner as f64 + 2.0 * D_STATE as f64) * es;
     let chunks = len.div_ceil(256) as f64;
-    let writes = tokens * d_inner as f64 * 4.0 + (batch * d_inner * D_STATE) as f64 * 4.0 * (1.0 + chunks);
+    let writes =
+        tokens * d_inner as f64 * 4.0 + (batch * d_inner * D_STATE) as f64 * 4.0 * (1.0 + chunks);
     reads + writes
 }
 
@@ -241,7 +259,12 @@ pub fn scan(
     peak_gbs: Option<f64>,
 ) -> Result<()> {
     let dev = cuda_device()?;
-    cross_check(&dev)?;
+    // The timings still run after a failed cross-check (and the failure is returned at the
+    // end), so that one GPU session yields both answers.
+    let checked = cross_check(&dev);
+    if let Err(e) = &checked {
+        println!("cross-check: FAIL ({e})\n");
+    }
     println!("selective scan on CUDA: d_state {D_STATE}, {dtype:?} inputs, all of D, z, delta_bias, min of {iters} runs");
     println!("op = selective_scan (packs its inputs with copies, then the kernel); pack = those copies alone;");
     println!("kernel = op - pack; GB/s = bytes the kernel must move / kernel time; f+b = op + autograd backward\n");
@@ -253,12 +276,25 @@ pub fn scan(
         for &d_inner in d_list {
             for &len in len_list {
                 let p = Problem::random(&dev, dtype, (batch, len, d_inner, 1), false)?;
-                let opts = ScanOptions { backend: Backend::Cuda, ..ScanOptions::default() };
-                let op = time_ms(&dev, iters, || Ok(drop(selective_scan(&p.inputs(), &opts)?)))?;
+                let opts = ScanOptions {
+                    backend: Backend::Cuda,
+                    ..ScanOptions::default()
+                };
+                let op = time_ms(&dev, iters, || Ok(selective_scan(&p.inputs(), &opts)?))?;
                 let pack = time_ms(&dev, iters, || {
-                    drop(Tensor::cat(&[p.u.as_tensor(), p.delta.as_tensor(), p.z.as_tensor()], 0)?);
+                    drop(Tensor::cat(
+                        &[p.u.as_tensor(), p.delta.as_tensor(), p.z.as_tensor()],
+                        0,
+                    )?);
                     drop(Tensor::cat(&[p.b.as_tensor(), p.c.as_tensor()], 0)?);
-                    drop(Tensor::cat(&[p.a.flatten_all()?, p.d.as_tensor().clone(), p.bias.as_tensor().clone()], 0)?);
+                    drop(Tensor::cat(
+                        &[
+                            p.a.flatten_all()?,
+                            p.d.as_tensor().clone(),
+                            p.bias.as_tensor().clone(),
+                        ],
+                        0,
+                    )?);
                     Ok(())
                 })?;
                 let gy = Tensor::rand(-1f32, 1.0, (batch, len, d_inner), &dev)?.to_dtype(dtype)?;
@@ -269,25 +305,56 @@ pub fn scan(
                 })?;
                 let kernel = (op - pack).max(1e-3);
                 let gbs = forward_bytes(batch, len, d_inner, dtype) / (kernel * 1e-3) / 1e9;
-                let pct = peak_gbs.map_or("-".to_string(), |peak| format!("{:.0}%", 100.0 * gbs / peak));
+                let pct = peak_gbs.map_or("-".to_string(), |peak| {
+                    format!("{:.0}%", 100.0 * gbs / peak)
+                });
                 println!(
                     "{batch:>5} {d_inner:>7} {len:>6} | {op:>9.3} {pack:>9.3} {kernel:>9.3} | {gbs:>8.0} {pct:>7} | {fb:>9.3}"
                 );
             }
         }
     }
-    Ok(())
+    checked
+}
+
+/// Random weights as plain tensors on `dev`: built once on a CPU `VarMap`, then detached and
+/// copied, so that the forward records no autograd graph (which would keep every activation
+/// alive: AuM-Base at 8192 frames, batch 16, then runs out of an H100's memory).
+fn random_model(cfg: &Config, dev: &Device) -> Result<AudioMamba> {
+    let varmap = VarMap::new();
+    AudioMamba::new(
+        cfg.clone(),
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("weight map poisoned"))?;
+    let mut tensors = std::collections::HashMap::new();
+    for (name, var) in data.iter() {
+        tensors.insert(name.clone(), var.as_tensor().detach().to_device(dev)?);
+    }
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, dev);
+    Ok(AudioMamba::new(cfg.clone(), vb)?)
 }
 
 /// `aum bench model --cuda`: forward (inference) time with random weights, per batch size.
-pub fn model(sizes: &[String], frames_list: &[usize], batch_list: &[usize], iters: usize) -> Result<()> {
+pub fn model(
+    sizes: &[String],
+    frames_list: &[usize],
+    batch_list: &[usize],
+    iters: usize,
+) -> Result<()> {
     let dev = cuda_device()?;
-    println!("Audio Mamba forward on CUDA, f32, random weights, min of {iters} runs");
-    println!("{:6} {:>7} {:>6} {:>7} | {:>10} {:>12}", "size", "frames", "batch", "tokens", "ms", "ms per clip");
+    println!("Audio Mamba forward on CUDA, f32, random untracked weights, min of {iters} runs");
+    println!(
+        "{:6} {:>7} {:>6} {:>7} | {:>10} {:>12}",
+        "size", "frames", "batch", "tokens", "ms", "ms per clip"
+    );
     for size in sizes {
-        let cfg = Config::preset(size).with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
-        let varmap = VarMap::new();
-        let model = AudioMamba::new(cfg.clone(), VarBuilder::from_varmap(&varmap, DType::F32, &dev))?;
+        let cfg = Config::preset(size)
+            .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
+        let model = random_model(&cfg, &dev)?;
         for &frames in frames_list {
             let (fp, tp) = cfg.grid_for(frames);
             if fp * tp == 0 {
@@ -295,7 +362,7 @@ pub fn model(sizes: &[String], frames_list: &[usize], batch_list: &[usize], iter
             }
             for &batch in batch_list {
                 let x = Tensor::randn(0f32, 1.0, (batch, frames, cfg.num_mel_bins), &dev)?;
-                let ms = time_ms(&dev, iters, || Ok(drop(model.forward_mode(&x, Mode::Inference)?)))?;
+                let ms = time_ms(&dev, iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
                 println!(
                     "{size:6} {frames:>7} {batch:>6} {:>7} | {ms:>10.2} {:>12.2}",
                     fp * tp + 1,

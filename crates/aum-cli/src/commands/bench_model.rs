@@ -79,7 +79,9 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
 }
 
 fn random_model(cfg: &Config) -> Result<AudioMamba> {
-    Ok(aum_model::random_untracked(|vb| AudioMamba::new(cfg.clone(), vb))?)
+    Ok(aum_model::random_untracked(|vb| {
+        AudioMamba::new(cfg.clone(), vb)
+    })?)
 }
 
 fn median_secs<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {

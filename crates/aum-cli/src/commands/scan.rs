@@ -158,7 +158,8 @@ fn run_cuda(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<Sca
     let var = |v: &[f32], shape: &[usize]| -> Result<Var> {
         Ok(Var::from_tensor(&Tensor::from_slice(v, shape, &dev)?)?)
     };
-    let opt_var = |v: &Option<Vec<f32>>, shape: &[usize]| v.as_deref().map(|v| var(v, shape)).transpose();
+    let opt_var =
+        |v: &Option<Vec<f32>>, shape: &[usize]| v.as_deref().map(|v| var(v, shape)).transpose();
     let u = var(&input.u, &seq)?;
     let delta = var(&input.delta, &seq)?;
     let a = var(&input.a, &[s.d_inner, s.d_state])?;
@@ -209,7 +210,10 @@ fn run_cuda(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<Sca
         z: opt_grad(&z)?,
         delta_bias: opt_grad(&bias)?,
     };
-    println!("backward (autograd; includes the copies back): {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "backward (autograd; includes the copies back): {:.3} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     Ok((fwd, Some(grads)))
 }
 
