@@ -29,6 +29,10 @@ enum Command {
     Fbank(commands::fbank::FbankArgs),
     /// Run the selective-scan op on tensors from a safetensors file (checks kernels against fixtures).
     Scan(commands::scan::ScanArgs),
+    /// Train or fine-tune a model on a dataset with a named recipe.
+    Train(commands::train::TrainArgs),
+    /// A checkpoint's metrics (accuracy, mAP, AUC, d') on a dataset split.
+    Eval(commands::eval::EvalArgs),
     /// Measure the speed of the front end and the kernels.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -55,6 +59,8 @@ fn main() {
         Command::Convert(a) => commands::convert::run(a),
         Command::Fbank(a) => commands::fbank::run(a),
         Command::Scan(a) => commands::scan::run(a),
+        Command::Train(a) => commands::train::run(a),
+        Command::Eval(a) => commands::eval::run(a),
         Command::Bench(BenchCommand::Fbank(a)) => commands::bench_fbank::run(a),
         Command::Bench(BenchCommand::Scan(a)) => commands::bench_scan::run(a),
         Command::Bench(BenchCommand::Model(a)) => commands::bench_model::run(a),

@@ -157,14 +157,19 @@ mod tests {
     fn upstream_values() {
         let cfg = small();
         let vm = VarMap::new();
-        AudioMamba::new(cfg.clone(), VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
-            .unwrap();
+        AudioMamba::new(
+            cfg.clone(),
+            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
         initialize(&vm, &cfg, 1).unwrap();
         let a = get(&vm, "layers.0.mixer.A_log");
         assert_eq!(a.len(), 64 * 16);
         assert!((a[17] - 2f32.ln()).abs() < 1e-7 && a[15] == 16f32.ln());
         assert!(get(&vm, "layers.1.mixer.D_b").iter().all(|&v| v == 1.0));
-        assert!(get(&vm, "layers.1.mixer.dt_proj_b.bias").iter().all(|&v| v == 0.0));
+        assert!(get(&vm, "layers.1.mixer.dt_proj_b.bias")
+            .iter()
+            .all(|&v| v == 0.0));
         // softplus(bias) is the step, in [1e-3, 1e-1].
         for b in get(&vm, "layers.2.mixer.dt_proj.bias") {
             let dt = (b as f64).exp().ln_1p();
@@ -180,11 +185,20 @@ mod tests {
         assert!(get(&vm, "norm_f.weight").iter().all(|&v| v == 1.0));
         // Same seed, same model; another seed, another one.
         let vm2 = VarMap::new();
-        AudioMamba::new(cfg.clone(), VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu))
-            .unwrap();
+        AudioMamba::new(
+            cfg.clone(),
+            VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
         initialize(&vm2, &cfg, 1).unwrap();
-        assert_eq!(get(&vm2, "pos_embed.pos_embed"), get(&vm, "pos_embed.pos_embed"));
+        assert_eq!(
+            get(&vm2, "pos_embed.pos_embed"),
+            get(&vm, "pos_embed.pos_embed")
+        );
         initialize(&vm2, &cfg, 2).unwrap();
-        assert_ne!(get(&vm2, "pos_embed.pos_embed"), get(&vm, "pos_embed.pos_embed"));
+        assert_ne!(
+            get(&vm2, "pos_embed.pos_embed"),
+            get(&vm, "pos_embed.pos_embed")
+        );
     }
 }

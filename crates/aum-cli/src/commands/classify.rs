@@ -17,9 +17,10 @@ pub struct ClassifyArgs {
     /// Audio files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Model checkpoint: Audio Mamba or AST, .pth or .safetensors, official or our layout.
+    /// Model checkpoint: Audio Mamba or AST, .pth or .safetensors, official or our layout
+    /// (default: the bundled spoken-digit model, models/aum-fsdd.safetensors).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub checkpoint: Option<PathBuf>,
     /// Class names: a class_labels_indices.csv, or audioset, vggsound, speechcommands, esc50
     /// (looked up in $AUM_LABELS_DIR, ./labels and ../shared/data/labels).
     #[arg(long)]
@@ -52,7 +53,7 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<()> {
-    let mut clf = AnyCheckpoint::load(&args.checkpoint)?.classifier(&Device::Cpu)?;
+    let mut clf = load_checkpoint(args.checkpoint.as_deref())?.classifier(&Device::Cpu)?;
     if let Some(spec) = &args.labels {
         clf = clf.with_labels(load_labels(spec)?)?;
     }
@@ -90,6 +91,27 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
         bail!("{failed} of {} files failed", args.files.len());
     }
     Ok(())
+}
+
+/// The bundled model: an Audio Mamba trained from scratch on spoken digits (docs/results.md),
+/// compiled into the binary so `aum classify` works from any folder without flags.
+const BUNDLED: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/aum-fsdd.safetensors"
+));
+
+/// The checkpoint at `path`, or the bundled model when none is given.
+pub fn load_checkpoint(path: Option<&Path>) -> Result<AnyCheckpoint> {
+    if let Some(p) = path {
+        return AnyCheckpoint::load(p);
+    }
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(BUNDLED).context("reading the bundled model")?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let tensors = candle_core::safetensors::load_buffer(BUNDLED, &Device::Cpu)?;
+    Ok(AnyCheckpoint::Aum(
+        aum_model::Checkpoint::from_tensors(tensors, &meta).context("loading the bundled model")?,
+    ))
 }
 
 fn classify_file(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<serde_json::Value> {

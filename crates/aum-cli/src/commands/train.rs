@@ -1,0 +1,429 @@
+//! `aum train`: train (or fine-tune) Audio Mamba or AST on a dataset in any supported layout
+//! with a named recipe; progress bar, metrics log, PNG curves and confusion matrix, best and
+//! resumable checkpoints in the output folder. Ctrl-C saves the state and exits; `--resume`
+//! continues exactly where it stopped.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use aum_data::{open, prepare, ClipList, FeatureCache, Layout, PrepareOptions, Prepared, Split};
+use aum_fbank::FrontEnd;
+use aum_train::{
+    EpochRecord, Event, Finish, ModelSpec, Net, Recipe, Trainer, Workers, BEST, LAST, METRICS,
+    RECIPES,
+};
+use candle_core::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::plot::{magma, Canvas, BLACK, GREY, WHITE};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: an FSDD or Speech Commands folder, a folder per class, an AuM JSON
+    /// manifest or a CSV manifest (the layout is detected).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Validation data (default: the `valid` split of --data; FSDD's is its test split).
+    #[arg(long)]
+    pub val: Option<PathBuf>,
+    /// Split of --data to train on: train, all, or train-without:SPEAKER (FSDD).
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// Split of the validation data: valid, test, or speaker:SPEAKER (FSDD).
+    #[arg(long, default_value = "valid")]
+    pub val_split: String,
+    /// Recipe: audioset, as20k, vggsound, voxceleb, speechcommands, fsdd (default: fsdd for
+    /// FSDD, speechcommands for Speech Commands).
+    #[arg(long)]
+    pub recipe: Option<String>,
+    /// Model: aum-tiny, aum-small, aum-base, ast-tiny, ast-small, ast-base (default: the
+    /// recipe's).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Token width, overriding the model preset's.
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Number of blocks, overriding the model preset's.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Checkpoint to fine-tune from (new head when the classes differ).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Number of epochs (default: the recipe's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Peak learning rate (default: the recipe's).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Training batch size (default: the recipe's).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Random seed (default: the recipe's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output folder: best.safetensors, last.safetensors, metrics.jsonl, curves.png,
+    /// confusion.png.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run saved in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Folder of the feature cache (reused across runs with the same front end).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Threads decoding and building batches.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+}
+
+fn recipe_for(args: &TrainArgs) -> Result<Recipe> {
+    let name = match &args.recipe {
+        Some(n) => n.clone(),
+        None => match aum_data::detect(&args.data)? {
+            Layout::Fsdd => "fsdd".into(),
+            Layout::SpeechCommands => "speechcommands".into(),
+            _ => bail!(
+                "--recipe is needed for this dataset (one of {})",
+                RECIPES.join(", ")
+            ),
+        },
+    };
+    let mut r = Recipe::named(&name)?;
+    if let Some(m) = &args.model {
+        r.model = m.clone();
+        // The FSDD width/depth belong to its default model; a named model keeps its own.
+        r.embed_dim = None;
+        r.depth = None;
+    }
+    r.embed_dim = args.dim.or(r.embed_dim);
+    r.depth = args.depth.or(r.depth);
+    r.epochs = args.epochs.unwrap_or(r.epochs);
+    r.schedule.lr = args.lr.unwrap_or(r.schedule.lr);
+    r.batch_size = args.batch_size.unwrap_or(r.batch_size);
+    r.seed = args.seed.unwrap_or(r.seed);
+    Ok(r)
+}
+
+/// Decodes and featurises a split with a progress bar; reports skipped files.
+fn prepare_split(
+    list: &ClipList,
+    fe: &FrontEnd,
+    args: &TrainArgs,
+    waves: bool,
+    what: &str,
+) -> Result<Prepared> {
+    let bar = ProgressBar::new(list.clips.len() as u64).with_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} clips {per_sec} ETA {eta}")?
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    let opts = PrepareOptions {
+        waves,
+        workers: args.workers.max(1),
+        queue: 64,
+        cache: args.cache.as_ref().map(FeatureCache::new).transpose()?,
+    };
+    let data = prepare(list, fe, &opts, &mut |done, _| {
+        bar.set_position(done as u64)
+    });
+    bar.finish_and_clear();
+    for s in &data.skipped {
+        eprintln!("skipped {}: {}", s.source, s.error);
+    }
+    eprintln!(
+        "{what}: {} clips ({} skipped), {} classes",
+        data.len(),
+        data.skipped.len(),
+        data.num_classes
+    );
+    Ok(data)
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let device = Device::Cpu;
+    let resume_state = args.out.join(LAST);
+    let recipe = if args.resume {
+        if !resume_state.is_file() {
+            bail!("--resume: no {} to continue", resume_state.display());
+        }
+        aum_train_progress(&resume_state)?.recipe
+    } else {
+        recipe_for(args)?
+    };
+    let split: Split = args.split.parse()?;
+    let val_split: Split = args.val_split.parse()?;
+    let train_list = open(&args.data, &split, None)?;
+    let val_list = open(
+        args.val.as_deref().unwrap_or(&args.data),
+        &val_split,
+        Some(&train_list.labels),
+    )?;
+    let fe = recipe.front_end()?;
+    let waves = recipe.augment.mixup > 0.0;
+    let train = prepare_split(&train_list, &fe, args, waves, "train")?;
+    let val = prepare_split(&val_list, &fe, args, false, "validation")?;
+    let mut trainer = if args.resume {
+        Trainer::resume(&args.out, train, Some(val), &device)?
+    } else {
+        let spec = ModelSpec::parse(
+            &recipe.model,
+            train_list.labels.len(),
+            recipe.frames,
+            recipe.embed_dim,
+            recipe.depth,
+        )?;
+        let net = Net::new(spec, recipe.seed, &device)?;
+        if let Some(ck) = &args.checkpoint {
+            let fresh = net.load_pretrained(ck)?;
+            eprintln!(
+                "fine-tuning {}; newly initialised: {}",
+                ck.display(),
+                fresh.join(", ")
+            );
+        }
+        Trainer::new(recipe, net, &train_list.labels, train, Some(val), &args.out)?
+    };
+    trainer.workers = Workers {
+        threads: args.workers.max(1),
+        queue: 4,
+    };
+    eprintln!(
+        "recipe {}: {} epochs, batch {}, lr {:e}; model {}",
+        trainer.progress.recipe.name,
+        trainer.progress.recipe.epochs,
+        trainer.progress.recipe.batch_size,
+        trainer.progress.recipe.schedule.lr,
+        trainer.spec().describe()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::Relaxed) {
+                // A second Ctrl-C while saving: leave at once.
+                std::process::exit(130);
+            }
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")?
+            .progress_chars("=> "),
+    );
+    let labels = trainer.progress.labels();
+    let out = args.out.clone();
+    let mut plot_error = None;
+    let finish = trainer.run(&stop, &mut |event| match event {
+        Event::Step {
+            epoch,
+            batch,
+            batches,
+            loss,
+            lr,
+            clips_per_s,
+        } => {
+            bar.set_length(*batches as u64);
+            bar.set_prefix(format!("{}", epoch + 1));
+            bar.set_position(*batch as u64 + 1);
+            bar.set_message(format!(
+                "loss {loss:.4} lr {lr:.2e} {clips_per_s:.0} clips/s"
+            ));
+        }
+        Event::Epoch {
+            record,
+            evaluation,
+            best,
+        } => {
+            bar.suspend(|| eprintln!("{}", epoch_line(record, *best)));
+            if let Some(e) = evaluation.filter(|_| *best) {
+                if let Err(err) =
+                    confusion_png(&e.confusion, &labels.names).save_png(&out.join("confusion.png"))
+                {
+                    plot_error = Some(err);
+                }
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(e) = plot_error {
+        eprintln!("warning: confusion plot: {e:#}");
+    }
+    curves_png(&trainer.progress.history).save_png(&args.out.join("curves.png"))?;
+    match finish {
+        Finish::Interrupted => {
+            eprintln!(
+                "interrupted: state saved to {}; continue with --resume",
+                args.out.join(LAST).display()
+            );
+            std::process::exit(130);
+        }
+        Finish::Completed => {
+            if let Some((score, epoch)) = trainer.progress.best {
+                eprintln!(
+                    "done in {:.0} s: best {} {:.4} at epoch {epoch} -> {}; log {}",
+                    trainer.progress.elapsed_s,
+                    match trainer.progress.recipe.metric {
+                        aum_train::Metric::Map => "mAP",
+                        aum_train::Metric::Accuracy => "accuracy",
+                    },
+                    score,
+                    args.out.join(BEST).display(),
+                    args.out.join(METRICS).display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The saved progress of a run (for its recipe when resuming).
+fn aum_train_progress(path: &Path) -> Result<aum_train::Progress> {
+    let (_, meta) = aum_core::tensors::read_tensors(path)?;
+    let json = meta.get("aum.train").context("not a training state")?;
+    Ok(serde_json::from_str(json)?)
+}
+
+fn epoch_line(r: &EpochRecord, best: bool) -> String {
+    let val = r.val.as_ref().map_or(String::new(), |m| {
+        format!(
+            " | val loss {:.4} acc {:.4} top5 {:.4} mAP {:.4} AUC {:.4}",
+            m.loss, m.accuracy, m.top5, m.map, m.auc
+        )
+    });
+    format!(
+        "epoch {:>3} {:>6.0}s train loss {:.4} lr {:.2e}{val}{}",
+        r.epoch,
+        r.elapsed_s,
+        r.train_loss,
+        r.lr,
+        if best { " *" } else { "" }
+    )
+}
+
+/// Training loss and validation accuracy / mAP per epoch.
+fn curves_png(history: &[EpochRecord]) -> Canvas {
+    let (left, top, w, h) = (60i64, 40i64, 640i64, 300i64);
+    let mut c = Canvas::new((left + w + 200) as usize, (top + h + 50) as usize, WHITE);
+    c.text(left, 12, "training curves", 2, BLACK);
+    c.line((left, top), (left, top + h), BLACK);
+    c.line((left, top + h), (left + w, top + h), BLACK);
+    let n = history.len().max(2);
+    let x_of = |e: usize| left + ((e as f64 - 1.0) / (n as f64 - 1.0) * w as f64) as i64;
+    let max_loss = history.iter().map(|r| r.train_loss).fold(1e-9, f64::max);
+    for tick in 0..=4 {
+        let y = top + h - tick * h / 4;
+        c.line((left + 1, y), (left + w, y), [230, 230, 230]);
+        let label = format!("{:.2}", tick as f64 / 4.0);
+        c.text(
+            left - 8 - Canvas::text_width(&label, 1),
+            y - 3,
+            &label,
+            1,
+            BLACK,
+        );
+    }
+    for r in history {
+        let x = x_of(r.epoch);
+        c.line((x, top + h), (x, top + h + 3), BLACK);
+        if n <= 30 || r.epoch % 5 == 0 {
+            c.text(x - 3, top + h + 8, &r.epoch.to_string(), 1, BLACK);
+        }
+    }
+    c.text(left + w / 2 - 20, top + h + 28, "epoch", 1, BLACK);
+    type Series = (&'static str, [u8; 3], fn(&EpochRecord, f64) -> Option<f64>);
+    let series: [Series; 3] = [
+        ("train loss / max", [31, 119, 180], |r, m| {
+            Some(r.train_loss / m)
+        }),
+        ("val accuracy", [214, 39, 40], |r, _| {
+            r.val.as_ref().map(|v| v.accuracy)
+        }),
+        ("val mAP", [44, 160, 44], |r, _| {
+            r.val.as_ref().map(|v| v.map)
+        }),
+    ];
+    for (i, (name, colour, value)) in series.iter().enumerate() {
+        let pts: Vec<(i64, i64)> = history
+            .iter()
+            .filter_map(|r| {
+                value(r, max_loss).map(|v| {
+                    (
+                        x_of(r.epoch),
+                        top + h - (v.clamp(0.0, 1.0) * h as f64) as i64,
+                    )
+                })
+            })
+            .collect();
+        for p in pts.windows(2) {
+            c.line(p[0], p[1], *colour);
+        }
+        for p in &pts {
+            c.fill_rect(p.0 - 1, p.1 - 1, 3, 3, *colour);
+        }
+        let ly = top + 10 + i as i64 * 16;
+        c.fill_rect(left + w + 15, ly, 10, 8, *colour);
+        c.text(left + w + 30, ly, name, 1, BLACK);
+    }
+    c.line((left + w + 10, top), (left + w + 10, top + h), GREY);
+    c
+}
+
+/// Row-normalised confusion matrix (true class down, predicted across) with counts.
+fn confusion_png(m: &[Vec<usize>], names: &[String]) -> Canvas {
+    let k = m.len() as i64;
+    let cell = (480 / k.max(1)).clamp(4, 48);
+    let (left, top) = (110i64, 50i64);
+    let mut c = Canvas::new(
+        (left + k * cell + 20) as usize,
+        (top + k * cell + 40) as usize,
+        WHITE,
+    );
+    c.text(
+        left,
+        12,
+        "confusion (rows: true, columns: predicted)",
+        1,
+        BLACK,
+    );
+    for (i, row) in m.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f32;
+        for (j, &v) in row.iter().enumerate() {
+            let (x, y) = (left + j as i64 * cell, top + i as i64 * cell);
+            let frac = v as f32 / total;
+            c.fill_rect(x, y, cell - 1, cell - 1, magma(frac));
+            if cell >= 24 && v > 0 {
+                let s = v.to_string();
+                let colour = if frac > 0.6 { BLACK } else { WHITE };
+                c.text(
+                    x + (cell - Canvas::text_width(&s, 1)) / 2,
+                    y + cell / 2 - 3,
+                    &s,
+                    1,
+                    colour,
+                );
+            }
+        }
+        if cell >= 8 {
+            let name: String = names
+                .get(i)
+                .map_or(String::new(), |n| n.chars().take(16).collect());
+            c.text(
+                left - 6 - Canvas::text_width(&name, 1),
+                top + i as i64 * cell + cell / 2 - 3,
+                &name,
+                1,
+                BLACK,
+            );
+            c.text(
+                left + i as i64 * cell + cell / 2 - 3,
+                top + k * cell + 6,
+                &name.chars().take(2).collect::<String>(),
+                1,
+                BLACK,
+            );
+        }
+    }
+    c
+}

@@ -1,0 +1,135 @@
+//! `aum train`, `aum eval` and the bundled model end to end: a one-epoch run on synthetic tones
+//! writes its checkpoints, log and plots and can be evaluated; `classify` and `eval` work
+//! without a checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn aum() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aum"))
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A 16 kHz PCM16 mono WAV of a tone.
+fn write_tone(path: &Path, hz: f32, secs: f32) {
+    let n = (16_000.0 * secs) as usize;
+    let data: Vec<u8> = (0..n)
+        .flat_map(|i| {
+            let x = 0.4 * (2.0 * std::f32::consts::PI * hz * i as f32 / 16_000.0).sin();
+            ((x * 32_767.0) as i16).to_le_bytes()
+        })
+        .collect();
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | (1 << 16), 16_000, 32_000, 2 | (16 << 16)] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    std::fs::write(path, wav).unwrap();
+}
+
+/// ../shared/data: skipped locally when missing, a failure under CI.
+fn shared_data(rel: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("AUM_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let p = root.join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "{} is missing and CI=true",
+        p.display()
+    );
+    eprintln!("skipping: {} not found", p.display());
+    None
+}
+
+#[test]
+fn classify_uses_the_bundled_model_without_flags() {
+    let seven = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/seven.wav");
+    let text = stdout_of(aum().arg("classify").arg(&seven).args(["--top-k", "3"]));
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.split_whitespace().nth(1).is_some_and(|l| l.len() == 1)),
+        "{text}"
+    );
+}
+
+#[test]
+fn train_one_epoch_then_eval() {
+    let d = std::env::temp_dir().join(format!("aum-cli-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for (class, hz) in [("low", 300.0), ("high", 3000.0)] {
+        std::fs::create_dir_all(d.join("data").join(class)).unwrap();
+        for i in 0..4 {
+            write_tone(
+                &d.join(format!("data/{class}/{i}.wav")),
+                hz + 20.0 * i as f32,
+                0.3,
+            );
+        }
+    }
+    let out = d.join("run");
+    let status = aum()
+        .args([
+            "train", "--recipe", "fsdd", "--epochs", "1", "--dim", "16", "--depth", "1",
+        ])
+        .args(["--split", "all", "--val-split", "all", "--data"])
+        .arg(d.join("data"))
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for f in [
+        "best.safetensors",
+        "last.safetensors",
+        "metrics.jsonl",
+        "curves.png",
+        "confusion.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let json = stdout_of(
+        aum()
+            .args(["eval", "--split", "all", "--json", "--checkpoint"])
+            .arg(out.join("best.safetensors"))
+            .arg("--data")
+            .arg(d.join("data")),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["clips"], 8);
+    assert!(v["accuracy"].as_f64().is_some() && v["auc"].as_f64().is_some());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn bundled_model_scores_the_fsdd_test_split() {
+    let Some(fsdd) = shared_data("fsdd") else {
+        return;
+    };
+    let json = stdout_of(
+        aum()
+            .args(["eval", "--split", "test", "--json", "--data"])
+            .arg(fsdd),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["clips"], 300);
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{json}");
+}

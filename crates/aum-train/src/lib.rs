@@ -1,0 +1,23 @@
+//! Training and evaluating Audio Mamba and AST with the published recipes: Adam/AdamW with
+//! PyTorch semantics, warm-up and MultiStep schedules, BCE and CE losses, gradient clipping,
+//! the official metrics, and a resumable training loop with per-epoch evaluation.
+
+mod evaluate;
+mod loss;
+pub mod metrics;
+mod net;
+mod optim;
+mod recipe;
+mod schedule;
+mod state;
+mod trainer;
+
+pub use evaluate::{evaluate, Evaluation};
+pub use loss::{bce_with_logits, cross_entropy, Loss};
+pub use metrics::Metrics;
+pub use net::{ModelSpec, Net};
+pub use optim::{clip_grad_norm, Adam, AdamConfig, OptimizerKind};
+pub use recipe::{Metric, Recipe, RECIPES};
+pub use schedule::Schedule;
+pub use state::{EpochRecord, Progress};
+pub use trainer::{Event, Finish, Trainer, Workers, BEST, LAST, METRICS};

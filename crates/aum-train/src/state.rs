@@ -1,0 +1,104 @@
+//! The resumable state of a run, saved atomically as one safetensors file (`last.safetensors`):
+//! weights (`model.*`), Adam moments (`optim.*`), and in the metadata the recipe, the model,
+//! the labels, the position in the schedule and the history. Batches derive their randomness
+//! from `(seed, epoch, batch)`, so this is all a resumed run needs to continue exactly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use aum_core::{Error, LabelSet, Result};
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metrics;
+use crate::net::ModelSpec;
+use crate::recipe::Recipe;
+
+const META_STATE: &str = "aum.train";
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// From 1.
+    pub epoch: usize,
+    pub train_loss: f64,
+    /// The lr at the epoch's last step.
+    pub lr: f64,
+    pub val: Option<Metrics>,
+    /// Training wall time so far, seconds (steps and evaluation, not data preparation).
+    pub elapsed_s: f64,
+    pub clips_per_s: f64,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub recipe: Recipe,
+    pub model: ModelSpec,
+    pub labels: Vec<String>,
+    /// The epoch in progress (from 0) and its next batch.
+    pub epoch: usize,
+    pub batch: usize,
+    pub global_step: usize,
+    pub optimizer_steps: u64,
+    /// Loss sum and clips of the epoch in progress.
+    pub epoch_loss: f64,
+    pub epoch_clips: usize,
+    /// Best value of the recipe's metric and its epoch (from 1).
+    pub best: Option<(f64, usize)>,
+    pub history: Vec<EpochRecord>,
+    pub elapsed_s: f64,
+}
+
+impl Progress {
+    pub fn labels(&self) -> LabelSet {
+        LabelSet::from_names(self.labels.clone())
+    }
+}
+
+/// Writes weights, optimizer moments and progress to `path` atomically.
+pub fn save(
+    path: &Path,
+    weights: &HashMap<String, Tensor>,
+    optimizer: &HashMap<String, Tensor>,
+    progress: &Progress,
+) -> Result<()> {
+    let mut all: BTreeMap<String, &Tensor> = BTreeMap::new();
+    for (k, v) in weights {
+        all.insert(format!("model.{k}"), v);
+    }
+    for (k, v) in optimizer {
+        all.insert(format!("optim.{k}"), v);
+    }
+    let meta = HashMap::from([(
+        META_STATE.to_string(),
+        serde_json::to_string(progress).map_err(|e| Error::InvalidInput(e.to_string()))?,
+    )]);
+    let bytes = safetensors::serialize(all, Some(meta))
+        .map_err(|e| Error::InvalidInput(format!("cannot serialise training state: {e}")))?;
+    aum_core::io::write_atomic(path, &bytes)
+}
+
+/// Weights, optimizer moments and progress saved by [`save`].
+pub type Loaded = (HashMap<String, Tensor>, HashMap<String, Tensor>, Progress);
+
+pub fn load(path: &Path) -> Result<Loaded> {
+    let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
+    let json = meta.get(META_STATE).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "{}: not a training state (no `{META_STATE}`)",
+            path.display()
+        ))
+    })?;
+    let progress: Progress = serde_json::from_str(json)
+        .map_err(|e| Error::InvalidInput(format!("{}: bad `{META_STATE}`: {e}", path.display())))?;
+    let (mut weights, mut optim) = (HashMap::new(), HashMap::new());
+    for (k, v) in tensors {
+        if let Some(n) = k.strip_prefix("model.") {
+            weights.insert(n.to_string(), v);
+        } else if let Some(n) = k.strip_prefix("optim.") {
+            optim.insert(n.to_string(), v);
+        }
+    }
+    Ok((weights, optim, progress))
+}
