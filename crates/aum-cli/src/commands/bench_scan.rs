@@ -14,6 +14,8 @@ use aum_scan::{
 };
 use candle_core::{Device, Tensor, Var};
 
+use crate::memory;
+
 /// States per channel, as in every Mamba checkpoint.
 const D_STATE: usize = 16;
 /// The longest sequence the reference backend is timed on.
@@ -180,37 +182,26 @@ fn time(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
 /// Peak resident memory of one forward+backward at (d_inner, len), reset before the inputs are
 /// allocated (Linux `clear_refs`), next to the bytes of the inputs and outputs themselves.
 fn peak_memory(d_inner: usize, len: usize) -> Result<()> {
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let before = proc_status_kib("VmRSS")?;
+    let reset = memory::reset_peak();
+    let before = memory::rss_mib()?;
     let p = Problem::new(d_inner, len, 1);
     p.forward_backward(&ScanOptions::default())?;
-    let peak = proc_status_kib("VmHWM")?;
+    let peak = memory::peak_rss_mib()?;
     // u, delta, z, y, grad_y, du, ddelta, dz: L x d each; B, C, dB, dC: L x N each.
     let io_bytes = 4 * (8 * len * d_inner + 4 * len * D_STATE);
     println!(
         "peak RSS, fused forward+backward at d_inner {d_inner}, L {len}: {:.1} MiB{} \
          (RSS before allocating inputs {:.1} MiB; inputs + outputs + gradients {:.1} MiB)\n",
-        peak as f64 / 1024.0,
+        peak,
         if reset {
             ""
         } else {
             " (process-wide: clear_refs unavailable)"
         },
-        before as f64 / 1024.0,
+        before,
         io_bytes as f64 / (1024.0 * 1024.0),
     );
     Ok(())
-}
-
-/// A field of /proc/self/status, in KiB.
-fn proc_status_kib(field: &str) -> Result<u64> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no {field} in /proc/self/status"))
 }
 
 /// Random inputs with Mamba-like statistics, in the crate's token-major layout.
