@@ -21,6 +21,22 @@ fn tempdir(name: &str) -> PathBuf {
     d
 }
 
+/// max |logits - expected logits| between `aum logits` output and a fixture's `logits`.
+fn max_logits_diff(out: &Path, io: &Path) -> f32 {
+    let load = |p: &Path| candle_core::safetensors::load(p, &candle_core::Device::Cpu).unwrap();
+    let (ours, io) = (load(out), load(io));
+    (&ours["logits"] - &io["logits"])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
@@ -72,25 +88,8 @@ fn logits_of_a_pth_checkpoint_match_the_fixture_and_convert_round_trips() {
                 .arg("--output")
                 .arg(&out),
         );
-        let ours = candle_core::safetensors::load(&out, &candle_core::Device::Cpu).unwrap();
-        let io = candle_core::safetensors::load(
-            fixture(&format!("{name}.io.safetensors")),
-            &candle_core::Device::Cpu,
-        )
-        .unwrap();
-        let diff = (&ours["logits"] - &io["logits"])
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        assert!(
-            diff.to_scalar::<f32>().unwrap() <= 1e-4,
-            "{}",
-            ckpt.display()
-        );
+        let diff = max_logits_diff(&out, &fixture(&format!("{name}.io.safetensors")));
+        assert!(diff <= 1e-4, "{}: {diff}", ckpt.display());
     }
 }
 
@@ -165,11 +164,6 @@ fn ast_checkpoints_work_with_the_same_commands() {
     );
     let converted = dir.join("ast.safetensors");
     stdout_of(aum().arg("convert").arg(&original).arg(&converted));
-    let io = candle_core::safetensors::load(
-        ast("ast-h64-l2-t128-s10.io.safetensors"),
-        &candle_core::Device::Cpu,
-    )
-    .unwrap();
     for ckpt in [original, converted] {
         let out = dir.join("logits.safetensors");
         stdout_of(
@@ -182,19 +176,7 @@ fn ast_checkpoints_work_with_the_same_commands() {
                 .arg("--output")
                 .arg(&out),
         );
-        let ours = candle_core::safetensors::load(&out, &candle_core::Device::Cpu).unwrap();
-        let diff = (&ours["logits"] - &io["logits"])
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        assert!(
-            diff.to_scalar::<f32>().unwrap() <= 1e-4,
-            "{}",
-            ckpt.display()
-        );
+        let diff = max_logits_diff(&out, &ast("ast-h64-l2-t128-s10.io.safetensors"));
+        assert!(diff <= 1e-4, "{}: {diff}", ckpt.display());
     }
 }
