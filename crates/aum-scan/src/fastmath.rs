@@ -42,8 +42,8 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// The bit pattern of [`ROUND_MAGIC`].
 const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
 /// ln 2 split in two (Cody-Waite) so that `x - k·ln2` is exact for the `k` that occur.
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
+pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
 /// Below this `exp` returns 0: the true value is under 1.7e-38, and keeping the result a normal
 /// number avoids slow denormal arithmetic in the recurrence.
 const EXP_LO: f32 = -87.0;

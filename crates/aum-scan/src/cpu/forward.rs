@@ -1,4 +1,5 @@
-//! The fused forward scan.
+//! The fused forward scan, auto-vectorised (AVX2 + FMA, or portable); AVX-512 CPUs run
+//! `avx512.rs` instead.
 
 use super::{
     bc_offset, load_lane, load_state, plan, seq_offset, BlockParams, Isa, Item, Lane, SharedOut,
@@ -14,26 +15,27 @@ pub(crate) fn forward(x: &ScanSlices<'_>, softplus: bool, dir: Direction) -> Sca
     let mut last_state = vec![0.0; dims.state_elems()];
     let out = SharedOut::new(&mut y);
     let last = SharedOut::new(&mut last_state);
-    let isa = Isa::detect();
-    plan(&dims).par_iter().for_each(|it| {
-        let job = Job {
-            x,
-            it,
-            softplus,
-            dir,
-            out,
-            last,
-        };
-        match isa {
+    match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU.
+        Isa::Avx512 => unsafe { super::avx512::forward(x, softplus, dir, out, last) },
+        isa => plan(&dims).par_iter().for_each(|it| {
+            let job = Job {
+                x,
+                it,
+                softplus,
+                dir,
+                out,
+                last,
+            };
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU.
-            Isa::Avx512 => unsafe { run_avx512(&job) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
-            Isa::Avx2Fma => unsafe { run_avx2_fma(&job) },
-            Isa::Portable => run::<Plain>(&job),
-        }
-    });
+            if isa == Isa::Avx2Fma {
+                // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
+                return unsafe { run_avx2_fma(&job) };
+            }
+            run::<Plain>(&job)
+        }),
+    }
     ScanResult { y, last_state }
 }
 
@@ -45,12 +47,6 @@ struct Job<'x, 'o> {
     dir: Direction,
     out: SharedOut<'o>,
     last: SharedOut<'o>,
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn run_avx512(job: &Job<'_, '_>) {
-    run::<fastmath::Fused>(job)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -16,6 +16,8 @@
 // indices read like the math and vectorise reliably; zipped iterators of four arrays do neither.
 #![allow(clippy::needless_range_loop)]
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod backward;
 mod forward;
 
@@ -103,6 +105,18 @@ impl<'a> SharedOut<'a> {
         );
         // SAFETY: in bounds (checked above); exclusive per the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(offset), src.len()) }
+    }
+
+    /// A pointer to `offset`, after checking that `offset .. offset + width` is in bounds, for
+    /// masked vector stores.
+    ///
+    /// # Safety
+    /// As for [`SharedOut::write`], for whatever the caller writes through the pointer.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(super) unsafe fn lane_ptr(&self, offset: usize, width: usize) -> *mut f32 {
+        assert!(offset + width <= self.len, "SharedOut write out of bounds");
+        self.ptr.wrapping_add(offset)
     }
 
     /// Copies the first `width` values of a lane to `offset ..`.
