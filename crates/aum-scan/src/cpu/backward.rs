@@ -1,4 +1,5 @@
 //! The fused backward scan: recompute, then run the adjoint recurrence backwards in time.
+//! Auto-vectorised (AVX2 + FMA, or portable); AVX-512 CPUs run `avx512/backward.rs` instead.
 //!
 //! The adjoint of the state, `g_t = dLoss/dh_t`, obeys `g_t = dy_t·C_t + exp(dt_{t+1}·A)·g_{t+1}`,
 //! so it needs the forward states in reverse order. Running the recurrence backwards from the
@@ -40,6 +41,12 @@ pub(crate) fn backward(
     softplus: bool,
     dir: Direction,
 ) -> ScanGrads {
+    let isa = Isa::detect();
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 {
+        // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU.
+        return unsafe { super::avx512::backward(x, grad_y, grad_last_state, softplus, dir) };
+    }
     let dims = x.dims;
     let mut du = vec![0.0; dims.seq_elems()];
     let mut ddelta = vec![0.0; dims.seq_elems()];
@@ -53,7 +60,6 @@ pub(crate) fn backward(
     // One contiguous run of items per worker, each with its own shared-gradient sums.
     let workers = rayon::current_num_threads().clamp(1, items.len().max(1));
     let per_worker = items.len().div_ceil(workers).max(1);
-    let isa = Isa::detect();
     let partials: Vec<Partial> = items
         .par_chunks(per_worker)
         .map(|run_items| {
@@ -69,15 +75,13 @@ pub(crate) fn backward(
                     dir,
                     outs: &outs,
                 };
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU.
-                    Isa::Avx512 => unsafe { run_avx512(&job, &mut scratch, &mut part) },
-                    #[cfg(target_arch = "x86_64")]
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx2Fma {
                     // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
-                    Isa::Avx2Fma => unsafe { run_avx2_fma(&job, &mut scratch, &mut part) },
-                    Isa::Portable => run::<Plain>(&job, &mut scratch, &mut part),
+                    unsafe { run_avx2_fma(&job, &mut scratch, &mut part) };
+                    continue;
                 }
+                run::<Plain>(&job, &mut scratch, &mut part);
             }
             part
         })
@@ -190,12 +194,6 @@ struct Job<'x, 'o> {
     softplus: bool,
     dir: Direction,
     outs: &'x Outs<'o>,
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn run_avx512(job: &Job<'_, '_>, scratch: &mut Scratch, part: &mut Partial) {
-    run::<fastmath::Fused>(job, scratch, part)
 }
 
 #[cfg(target_arch = "x86_64")]

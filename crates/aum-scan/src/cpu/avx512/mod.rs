@@ -1,0 +1,242 @@
+//! The scan written with AVX-512 intrinsics, for CPUs that have them: the forward in
+//! `forward.rs`, the backward in `backward.rs`, and what they share here.
+//!
+//! Both work on vectors of 16 channels and run each vector through a chunk of tokens in
+//! passes, the recurrence **one state at a time** (the state `h[n]` in one register, per-token
+//! values in small L1/L2 buffers). The recurrence is bound by the vector FMA port, so it is
+//! written with as few vector instructions as possible: `exp(dt·A)` is `2^(dt·A·log2 e)` with
+//! `A·log2 e` computed once per channel, `vrndscaleps` rounds, a degree-5 polynomial gives the
+//! fraction and `vscalefps` applies the power of two (10 instructions, against about 20 for the
+//! auto-vectorised `fastmath::exp` with its integer bit-building).
+//!
+//! A rayon task owns several vectors and walks them **in lockstep over chunks of tokens** (all
+//! its vectors through one chunk, then the next chunk). Token-major rows are `d_inner · 4`
+//! bytes apart, so every token of a vector is on a different 4 KiB page; scanning one vector
+//! through all L tokens before the next would miss the TLB on every token once L is in the
+//! thousands. In lockstep, the pages of one chunk are touched by all the task's vectors while
+//! they are still mapped.
+
+mod backward;
+mod forward;
+
+pub(super) use backward::backward;
+pub(super) use forward::forward;
+
+use std::arch::x86_64::*;
+
+use crate::fastmath::{self, Fused};
+use crate::{ScanDims, ScanSlices};
+
+/// Channels per vector.
+const LANES: usize = 16;
+
+/// Vectors per rayon task at most, so that a task's saved states and buffers stay in L2.
+const MAX_VECTORS_PER_TASK: usize = 32;
+
+/// How many vectors each rayon task gets: at least two tasks per thread, so an uneven split
+/// still keeps every core busy.
+fn vectors_per_task(vectors: usize) -> usize {
+    let tasks = 2 * rayon::current_num_threads();
+    vectors.div_ceil(tasks).clamp(1, MAX_VECTORS_PER_TASK)
+}
+
+/// One vector of work: batch row `b`, channels `c0 .. c0 + width` (width <= 16) of `group`.
+#[derive(Clone, Copy, Debug)]
+struct Vector {
+    b: usize,
+    group: usize,
+    c0: usize,
+    mask: __mmask16,
+}
+
+/// Splits the problem into vectors; a vector never straddles a group boundary.
+fn plan(dims: &ScanDims) -> Vec<Vector> {
+    let gw = dims.group_width();
+    let mut out = Vec::with_capacity(dims.batch * dims.d_inner.div_ceil(LANES));
+    for b in 0..dims.batch {
+        for group in 0..dims.groups {
+            let end = (group + 1) * gw;
+            let mut c0 = group * gw;
+            while c0 < end {
+                let width = LANES.min(end - c0);
+                let mask = ((1u32 << width) - 1) as __mmask16;
+                out.push(Vector { b, group, c0, mask });
+                c0 += width;
+            }
+        }
+    }
+    out
+}
+
+impl Vector {
+    fn width(&self) -> usize {
+        self.mask.count_ones() as usize
+    }
+
+    /// The vector as an item of the generic kernels, for their offset helpers.
+    fn item(&self) -> super::Item {
+        super::Item {
+            b: self.b,
+            group: self.group,
+            c0: self.c0,
+            width: self.width(),
+        }
+    }
+}
+
+/// A vector's constants: `A` and `A · log2 e` transposed to `[state]` vectors, `D` and the delta bias.
+struct Params {
+    a: Vec<__m512>,
+    a_log2e: Vec<__m512>,
+    skip: __m512,
+    bias: __m512,
+}
+
+#[inline(always)]
+unsafe fn gather_optional(src: Option<&[f32]>, v: &Vector) -> __m512 {
+    match src {
+        // SAFETY: lanes outside the mask are neither read nor faulted on.
+        Some(s) => unsafe { _mm512_maskz_loadu_ps(v.mask, s.as_ptr().add(v.c0)) },
+        None => _mm512_setzero_ps(),
+    }
+}
+
+/// Reads lane `j`, state `n` of a (.., d_inner, n_st) array at row offset `base` as one vector
+/// per state.
+#[inline(always)]
+unsafe fn transpose_in(src: &[f32], base: usize, n_st: usize, v: &Vector) -> Vec<__m512> {
+    let width = v.mask.count_ones() as usize;
+    let mut lane = [0.0f32; LANES];
+    (0..n_st)
+        .map(|n| {
+            for (j, l) in lane.iter_mut().enumerate().take(width) {
+                *l = src[base + j * n_st + n];
+            }
+            // SAFETY: `lane` holds 16 floats (zeros beyond `width`).
+            unsafe { _mm512_loadu_ps(lane.as_ptr()) }
+        })
+        .collect()
+}
+
+impl Params {
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline(always)]
+    unsafe fn load(x: &ScanSlices<'_>, v: &Vector) -> Self {
+        let n_st = x.dims.d_state;
+        // SAFETY: A has d_inner · N elements and lane j reads row c0 + j < d_inner.
+        let a = unsafe { transpose_in(x.a, v.c0 * n_st, n_st, v) };
+        let log2e = _mm512_set1_ps(std::f32::consts::LOG2_E);
+        Self {
+            a_log2e: a.iter().map(|&a| _mm512_mul_ps(a, log2e)).collect(),
+            a,
+            // SAFETY: as above, for D and the bias.
+            skip: unsafe { gather_optional(x.d, v) },
+            bias: unsafe { gather_optional(x.delta_bias, v) },
+        }
+    }
+}
+
+/// The vector's rows of a (batch, d_inner, N) state (h0 or the last state's gradient), or
+/// zeros.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[inline(always)]
+unsafe fn load_state(src: Option<&[f32]>, dims: &ScanDims, v: &Vector) -> Vec<__m512> {
+    let n_st = dims.d_state;
+    match src {
+        // SAFETY: row b · d_inner + c0 + j < batch · d_inner for every lane j < width.
+        Some(s) => unsafe { transpose_in(s, (v.b * dims.d_inner + v.c0) * n_st, n_st, v) },
+        None => vec![_mm512_setzero_ps(); n_st],
+    }
+}
+
+/// Writes `[state]` vectors back as the vector's rows `(c0 + j) · N + n`, relative to `base`.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[inline(always)]
+unsafe fn transpose_out(rows: &[__m512], v: &Vector) -> Vec<f32> {
+    let (width, n_st) = (v.width(), rows.len());
+    let mut lane = [0.0f32; LANES];
+    let mut out = vec![0.0f32; width * n_st];
+    for (n, r) in rows.iter().enumerate() {
+        // SAFETY: `lane` holds 16 floats.
+        unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), *r) };
+        for j in 0..width {
+            out[j * n_st + n] = lane[j];
+        }
+    }
+    out
+}
+
+/// The first `width` lanes of a vector.
+#[inline(always)]
+unsafe fn lanes(v: __m512, width: usize) -> [f32; LANES] {
+    let mut lane = [0.0f32; LANES];
+    // SAFETY: `lane` holds 16 floats.
+    unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), v) };
+    lane[width..].fill(0.0);
+    lane
+}
+
+/// `2^x` on 16 lanes, accurate to 2.4e-7 relative: `2^x = 2^k · 2^f` with `k = round(x)`, a
+/// degree-5 minimax polynomial for `2^f` on |f| <= 1/2, and `vscalefps` for the `2^k`. NaN
+/// propagates; below -126 the result is 2^-126 times at most 1.5 (never a denormal, whose
+/// arithmetic is slow); large x gives +inf.
+///
+/// The scan feeds it `dt · (A · log2 e)` with `A · log2 e` computed once per channel, so an
+/// `exp(dt·A)` costs a multiply, a clamp, a rounding, a subtraction, five FMAs and a scale.
+#[inline(always)]
+unsafe fn exp2(x: __m512) -> __m512 {
+    // `max(c, x)` returns x when x is NaN, so the clamp keeps NaN.
+    let x = _mm512_max_ps(_mm512_set1_ps(-126.0), x);
+    let k = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+    let f = _mm512_sub_ps(x, k);
+    let mut p = _mm512_set1_ps(EXP2_POLY[0]);
+    for c in &EXP2_POLY[1..] {
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(*c));
+    }
+    _mm512_scalef_ps(p, k)
+}
+
+/// Coefficients of `2^f` on [-1/2, 1/2], highest degree first (relative minimax fit, error
+/// 2.4e-7 when evaluated in f32).
+const EXP2_POLY: [f32; 6] = [
+    1.327_647_2e-3,
+    9.675_542e-3,
+    5.550_713e-2,
+    0.240_221_2,
+    0.693_146_94,
+    1.000_000_1,
+];
+
+/// softplus on 16 lanes, through the scalar-generic code (once per token, not per state).
+#[inline(always)]
+unsafe fn softplus(x: __m512) -> __m512 {
+    let mut lane = [0.0f32; LANES];
+    // SAFETY: `lane` holds 16 floats.
+    unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), x) };
+    for v in &mut lane {
+        *v = fastmath::softplus::<Fused>(*v);
+    }
+    // SAFETY: as above.
+    unsafe { _mm512_loadu_ps(lane.as_ptr()) }
+}
+
+/// `z · sigmoid(z)` on 16 lanes.
+#[inline(always)]
+unsafe fn silu(z: __m512) -> __m512 {
+    // SAFETY: the caller runs with AVX-512F.
+    let e = unsafe { exp2(_mm512_mul_ps(z, _mm512_set1_ps(-std::f32::consts::LOG2_E))) };
+    _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0), e))
+}
+
+/// `sigmoid(x)` on 16 lanes.
+#[inline(always)]
+unsafe fn sigmoid(x: __m512) -> __m512 {
+    // SAFETY: the caller runs with AVX-512F.
+    let e = unsafe { exp2(_mm512_mul_ps(x, _mm512_set1_ps(-std::f32::consts::LOG2_E))) };
+    _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_add_ps(_mm512_set1_ps(1.0), e))
+}
