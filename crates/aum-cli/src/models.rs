@@ -26,6 +26,11 @@ pub enum AnyCheckpoint {
 impl AnyCheckpoint {
     pub fn load(path: &Path) -> Result<Self> {
         let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
+        if aum_train::state::is_state(&meta) {
+            return Self::from_training_state(tensors, &meta, path).with_context(|| {
+                format!("loading the model of the run saved in {}", path.display())
+            });
+        }
         let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
         let loaded: Result<Self> = if aum_ast::is_ast(&names) {
             AstCheckpoint::from_tensors(tensors, &meta)
@@ -45,6 +50,33 @@ impl AnyCheckpoint {
                 .map_err(Into::into)
         };
         loaded.with_context(|| format!("loading {}", path.display()))
+    }
+
+    /// The current weights of a resumable training state (`last.safetensors`), with the run's
+    /// labels and its recipe's front end: what `best.safetensors` holds for the best epoch.
+    fn from_training_state(
+        tensors: HashMap<String, candle_core::Tensor>,
+        meta: &HashMap<String, String>,
+        path: &Path,
+    ) -> Result<Self> {
+        let (weights, _, progress) = aum_train::state::split(tensors, meta, path)?;
+        let front_end = progress.recipe.front_end()?;
+        let labels = Some(progress.labels);
+        Ok(match progress.model {
+            aum_train::ModelSpec::Aum(config) => {
+                let mut ckpt = Checkpoint::new(weights, config, labels)?;
+                ckpt.front_end = front_end;
+                Self::Aum(ckpt)
+            }
+            aum_train::ModelSpec::Ast(config) => Self::Ast {
+                ckpt: AstCheckpoint {
+                    tensors: weights,
+                    config,
+                    labels,
+                },
+                front_end,
+            },
+        })
     }
 
     pub fn family(&self) -> &'static str {

@@ -106,16 +106,21 @@ fn train_one_epoch_then_eval() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    let json = stdout_of(
-        aum()
-            .args(["eval", "--split", "all", "--json", "--checkpoint"])
-            .arg(out.join("best.safetensors"))
-            .arg("--data")
-            .arg(d.join("data")),
-    );
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let eval = |file: &str| -> serde_json::Value {
+        let json = stdout_of(
+            aum()
+                .args(["eval", "--split", "all", "--json", "--checkpoint"])
+                .arg(out.join(file))
+                .arg("--data")
+                .arg(d.join("data")),
+        );
+        serde_json::from_str(&json).unwrap()
+    };
+    let v = eval("best.safetensors");
     assert_eq!(v["clips"], 8);
     assert!(v["accuracy"].as_f64().is_some() && v["auc"].as_f64().is_some());
+    // After one epoch the resumable state holds the best epoch's weights: the same scores.
+    assert_eq!(eval("last.safetensors"), v);
     std::fs::remove_dir_all(&d).unwrap();
 }
 

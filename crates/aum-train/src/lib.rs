@@ -9,7 +9,7 @@ mod net;
 mod optim;
 mod recipe;
 mod schedule;
-mod state;
+pub mod state;
 mod trainer;
 
 pub use evaluate::{evaluate, Evaluation};

@@ -84,6 +84,20 @@ pub type Loaded = (HashMap<String, Tensor>, HashMap<String, Tensor>, Progress);
 
 pub fn load(path: &Path) -> Result<Loaded> {
     let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
+    split(tensors, &meta, path)
+}
+
+/// Whether a file's metadata is that of a training state (rather than a model checkpoint).
+pub fn is_state(meta: &HashMap<String, String>) -> bool {
+    meta.contains_key(META_STATE)
+}
+
+/// Splits the tensors and metadata of a state read from `path` (named in errors).
+pub fn split(
+    tensors: HashMap<String, Tensor>,
+    meta: &HashMap<String, String>,
+    path: &Path,
+) -> Result<Loaded> {
     let json = meta.get(META_STATE).ok_or_else(|| {
         Error::InvalidInput(format!(
             "{}: not a training state (no `{META_STATE}`)",
