@@ -85,10 +85,6 @@ impl Conv<'_> {
     }
 }
 
-fn sigmoid(v: f32) -> f32 {
-    1.0 / (1.0 + (-v).exp())
-}
-
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let (a, b) = l
         .contiguous_offsets()
@@ -156,10 +152,14 @@ impl CustomOp3 for ConvSilu {
         )?;
         let d = conv.d;
         let mut out = vec![0f32; conv.batch * conv.len * d];
-        out.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
-            conv.pre(i / conv.len, i % conv.len, row);
-            row.iter_mut().for_each(|v| *v *= sigmoid(*v));
-        });
+        out.par_chunks_mut(d).enumerate().for_each_init(
+            || vec![0f32; d],
+            |sig, (i, row)| {
+                conv.pre(i / conv.len, i % conv.len, row);
+                aum_scan::sigmoid_into(row, sig);
+                row.iter_mut().zip(sig.iter()).for_each(|(v, s)| *v *= s);
+            },
+        );
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
@@ -180,13 +180,16 @@ impl CustomOp3 for ConvSilu {
         let (batch, len, d, k) = (conv.batch, conv.len, conv.d, conv.k);
         // g = dL/dc = dL/dy * silu'(c), silu'(c) = s (1 + c (1 - s)) with s = sigmoid(c).
         let mut g = vec![0f32; batch * len * d];
-        g.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
-            conv.pre(i / len, i % len, row);
-            for (v, &gy) in row.iter_mut().zip(&gv[i * d..(i + 1) * d]) {
-                let s = sigmoid(*v);
-                *v = gy * s * (1.0 + *v * (1.0 - s));
-            }
-        });
+        g.par_chunks_mut(d).enumerate().for_each_init(
+            || vec![0f32; d],
+            |sig, (i, row)| {
+                conv.pre(i / len, i % len, row);
+                aum_scan::sigmoid_into(row, sig);
+                for ((v, &gy), &s) in row.iter_mut().zip(&gv[i * d..(i + 1) * d]).zip(sig.iter()) {
+                    *v = gy * s * (1.0 + *v * (1.0 - s));
+                }
+            },
+        );
         // dx[s] = sum_j w[j] g[t] over the t that read s (t = s - offset(j)).
         let mut dx = vec![0f32; batch * len * d];
         dx.par_chunks_mut(d).enumerate().for_each(|(i, row)| {

@@ -107,7 +107,11 @@ impl Branch {
 /// One layer's mixer, with upstream's parameter names under `layers.{i}.mixer`.
 #[derive(Debug, Clone)]
 pub struct Mixer {
-    in_proj: Linear,
+    /// The two halves of upstream's `in_proj` (x's rows, then z's): two matmuls give two
+    /// contiguous outputs, where one matmul and `narrow` would leave both strided and cost a
+    /// copy at every consumer (conv, both scans).
+    in_x: Linear,
+    in_z: Linear,
     out_proj: Linear,
     a_log: Tensor,
     forward: Branch,
@@ -116,13 +120,16 @@ pub struct Mixer {
     /// v2 only: the reverse branch's own conv, projections and D.
     backward: Option<Branch>,
     variant: Variant,
-    d_inner: usize,
 }
 
 impl Mixer {
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         let (d, di, n) = (cfg.embed_dim, cfg.d_inner(), cfg.d_state);
-        let in_proj = candle_nn::linear_no_bias(d, 2 * di, vb.pp("in_proj"))?;
+        let in_proj = candle_nn::linear_no_bias(d, 2 * di, vb.pp("in_proj"))?
+            .weight()
+            .clone();
+        let in_x = Linear::new(in_proj.narrow(0, 0, di)?, None);
+        let in_z = Linear::new(in_proj.narrow(0, di, di)?, None);
         let out_proj = candle_nn::linear_no_bias(di, d, vb.pp("out_proj"))?;
         // Fresh models get upstream's structured initial values from `init::initialize`.
         let a_log = vb.get_with_hints((di, n), "A_log", Init::Const(0.0))?;
@@ -138,22 +145,21 @@ impl Mixer {
             _ => None,
         };
         Ok(Self {
-            in_proj,
+            in_x,
+            in_z,
             out_proj,
             a_log,
             forward,
             a_b_log,
             backward,
             variant: cfg.variant,
-            d_inner: di,
         })
     }
 
     /// (batch, L, D) -> (batch, L, D).
     pub fn forward(&self, h: &Tensor, cfg: &Config, backend: Backend) -> Result<Tensor> {
-        let xz = self.in_proj.forward(h)?;
-        let x = xz.narrow(2, 0, self.d_inner)?;
-        let z = xz.narrow(2, self.d_inner, self.d_inner)?;
+        let x = self.in_x.forward(h)?;
+        let z = self.in_z.forward(h)?;
         let a = self.a_log.exp()?.neg()?;
         let feed = self.forward.feed(&x, ConvSide::Causal, cfg)?;
         let y_f = self

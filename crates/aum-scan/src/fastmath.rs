@@ -171,6 +171,20 @@ mod tests {
     }
 
     #[test]
+    fn sigmoid_into_matches_libm_on_every_instruction_set_path() {
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.037).collect();
+        let mut out = vec![0.0; x.len()];
+        crate::sigmoid_into(&x, &mut out);
+        for (&v, &s) in x.iter().zip(&out) {
+            let want = 1.0 / (1.0 + (-v as f64).exp());
+            assert!(
+                ((s as f64 - want) / want).abs() < 1e-6,
+                "sigmoid({v}) = {s}, want {want}"
+            );
+        }
+    }
+
+    #[test]
     fn sigmoid_saturates() {
         assert_eq!(sigmoid::<Plain>(-200.0), 0.0);
         assert_eq!(sigmoid::<Plain>(200.0), 1.0);

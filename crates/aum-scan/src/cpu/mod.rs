@@ -16,11 +16,13 @@
 // indices read like the math and vectorise reliably; zipped iterators of four arrays do neither.
 #![allow(clippy::needless_range_loop)]
 
+mod activation;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod backward;
 mod forward;
 
+pub(crate) use activation::sigmoid_into;
 pub(crate) use backward::backward;
 pub(crate) use forward::forward;
 
