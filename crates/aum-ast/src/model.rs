@@ -3,7 +3,7 @@
 //! two token outputs (SCAN-AND-AST.md Part B).
 
 use aum_core::{spectrogram_patches, AudioClassifier, Mode};
-use candle_core::{Device, Module, Result, Tensor, D};
+use candle_core::{Device, Layout, Module, Result, Tensor, D};
 use candle_nn::{Init, Linear, VarBuilder};
 
 use crate::config::AstConfig;
@@ -11,6 +11,33 @@ use crate::config::AstConfig;
 /// Query rows per attention chunk are chosen so one chunk's scores stay under this many floats
 /// (64 MiB): all heads' L x L matrices never exist at once, so 8192-token inputs fit.
 const SCORE_BUDGET: usize = 16 << 20;
+
+/// Softmax over the last dimension of a fresh CPU tensor, in place and with the vectorised
+/// `exp` of `aum_core::fastmath`: candle's calls libm's scalar `expf` per score and allocates
+/// a second score matrix, which at thousands of tokens costs about as much as the matmuls.
+struct SoftmaxInPlace;
+
+impl candle_core::InplaceOp1 for SoftmaxInPlace {
+    fn name(&self) -> &'static str {
+        "ast-softmax-in-place"
+    }
+
+    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &Layout) -> Result<()> {
+        use rayon::prelude::*;
+        let width = layout.dims().last().copied().unwrap_or(1);
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("softmax: scores not contiguous".into()))?;
+        let candle_core::CpuStorage::F32(data) = storage else {
+            candle_core::bail!("softmax: scores must be f32");
+        };
+        // 16 rows per task: enough work to amortise the task, many tasks to balance.
+        data[start..end]
+            .par_chunks_mut(16 * width)
+            .for_each(|rows| aum_core::fastmath::softmax_rows(rows, width));
+        Ok(())
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Norm {
@@ -83,6 +110,10 @@ impl Layer {
             let n = rows.min(l - start);
             let scores = q.narrow(2, start, n)?.matmul(&kt)?;
             let probs = match mode {
+                Mode::Inference if scores.device().is_cpu() => {
+                    scores.inplace_op1(&SoftmaxInPlace)?;
+                    scores
+                }
                 Mode::Inference => candle_nn::ops::softmax_last_dim(&scores)?,
                 Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
             };

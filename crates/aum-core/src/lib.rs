@@ -3,6 +3,7 @@
 //! depending on each other.
 
 mod error;
+pub mod fastmath;
 pub mod interp;
 pub mod io;
 mod labels;

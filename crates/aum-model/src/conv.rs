@@ -156,7 +156,7 @@ impl CustomOp3 for ConvSilu {
             || vec![0f32; d],
             |sig, (i, row)| {
                 conv.pre(i / conv.len, i % conv.len, row);
-                aum_scan::sigmoid_into(row, sig);
+                aum_core::fastmath::sigmoid_into(row, sig);
                 row.iter_mut().zip(sig.iter()).for_each(|(v, s)| *v *= s);
             },
         );
@@ -184,7 +184,7 @@ impl CustomOp3 for ConvSilu {
             || vec![0f32; d],
             |sig, (i, row)| {
                 conv.pre(i / len, i % len, row);
-                aum_scan::sigmoid_into(row, sig);
+                aum_core::fastmath::sigmoid_into(row, sig);
                 for ((v, &gy), &s) in row.iter_mut().zip(&gv[i * d..(i + 1) * d]).zip(sig.iter()) {
                     *v = gy * s * (1.0 + *v * (1.0 - s));
                 }

@@ -44,7 +44,6 @@ mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod error;
-mod fastmath;
 mod op;
 mod reference;
 
@@ -303,15 +302,6 @@ pub struct ScanGrads {
 /// `"avx2+fma"` or `"portable"` (capped by the `AUM_SCAN_ISA` environment variable).
 pub fn cpu_kernel_isa() -> &'static str {
     cpu::isa_name()
-}
-
-/// `out[i] = 1 / (1 + e^-x[i])`, vectorised with the CPU kernel's fast `exp` (about 2e-7
-/// relative; NaN propagates), for elementwise work next to the scan such as a SiLU.
-///
-/// # Panics
-/// If `x` and `out` differ in length.
-pub fn sigmoid_into(x: &[f32], out: &mut [f32]) {
-    cpu::sigmoid_into(x, out)
 }
 
 /// Runs the scan on slices.

@@ -20,8 +20,8 @@ use super::{
     bc_offset, load_lane, load_state, plan, seq_offset, BlockParams, Isa, Item, Lane, SharedOut,
     Token, BLOCK,
 };
-use crate::fastmath::{self, Madd, Plain, SOFTPLUS_THRESHOLD};
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
+use aum_core::fastmath::{self, Madd, Plain, SOFTPLUS_THRESHOLD};
 use rayon::prelude::*;
 
 /// Steps between checkpoints: the chunk buffers (2 · 32 · 4 KiB at N = 16) stay in L2.

@@ -5,8 +5,8 @@ use super::{
     bc_offset, load_lane, load_state, plan, seq_offset, BlockParams, Isa, Item, Lane, SharedOut,
     Token, BLOCK,
 };
-use crate::fastmath::{self, Madd, Plain};
 use crate::{Direction, ScanResult, ScanSlices};
+use aum_core::fastmath::{self, Madd, Plain};
 use rayon::prelude::*;
 
 pub(crate) fn forward(x: &ScanSlices<'_>, softplus: bool, dir: Direction) -> ScanResult {

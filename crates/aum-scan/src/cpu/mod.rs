@@ -16,18 +16,16 @@
 // indices read like the math and vectorise reliably; zipped iterators of four arrays do neither.
 #![allow(clippy::needless_range_loop)]
 
-mod activation;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod backward;
 mod forward;
 
-pub(crate) use activation::sigmoid_into;
 pub(crate) use backward::backward;
 pub(crate) use forward::forward;
 
-use crate::fastmath::{self, Madd};
 use crate::{ScanDims, ScanSlices};
+use aum_core::fastmath::{self, Madd};
 use std::marker::PhantomData;
 use std::sync::OnceLock;
 

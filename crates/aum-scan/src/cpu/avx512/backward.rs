@@ -25,8 +25,8 @@ use std::arch::x86_64::*;
 use super::{exp2, lanes, load_state, plan, sigmoid, silu, softplus, transpose_out};
 use super::{vectors_per_task, Params, Vector};
 use crate::cpu::{bc_offset, seq_offset, SharedOut};
-use crate::fastmath::SOFTPLUS_THRESHOLD;
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
+use aum_core::fastmath::SOFTPLUS_THRESHOLD;
 use rayon::prelude::*;
 
 /// Steps between checkpoints.

@@ -24,8 +24,8 @@ pub(super) use forward::forward;
 
 use std::arch::x86_64::*;
 
-use crate::fastmath::{self, Fused};
 use crate::{ScanDims, ScanSlices};
+use aum_core::fastmath::{self, Fused};
 
 /// Channels per vector.
 const LANES: usize = 16;

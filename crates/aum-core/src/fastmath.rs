@@ -1,4 +1,6 @@
-//! Branch-free `exp`, `ln`, `softplus` and `sigmoid` that LLVM vectorises.
+//! Branch-free `exp`, `ln`, `softplus` and `sigmoid` that LLVM vectorises, for the CPU kernels
+//! of the workspace (the selective scan, the conv + SiLU, attention's softmax), and slice
+//! helpers that run them with the best instruction set of the CPU.
 //!
 //! libm's `expf` is an opaque call, so a loop that calls it stays scalar; and Rust's saturating
 //! `f32 as i32` cast stops the vectoriser too. These versions round with the 1.5·2²³ "magic
@@ -11,13 +13,13 @@
 //! (calling `f32::mul_add` without hardware FMA falls back to a slow libm call).
 
 /// How `a * b + c` is evaluated: fused (one rounding) or as two operations.
-pub(crate) trait Madd {
+pub trait Madd {
     /// `a * b + c`.
     fn madd(a: f32, b: f32, c: f32) -> f32;
 }
 
 /// `a * b + c` with one rounding; only used where the CPU has FMA.
-pub(crate) struct Fused;
+pub struct Fused;
 
 impl Madd for Fused {
     #[inline(always)]
@@ -27,7 +29,7 @@ impl Madd for Fused {
 }
 
 /// `a * b + c` as a multiply then an add: the portable fallback.
-pub(crate) struct Plain;
+pub struct Plain;
 
 impl Madd for Plain {
     #[inline(always)]
@@ -42,8 +44,8 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// The bit pattern of [`ROUND_MAGIC`].
 const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
 /// ln 2 split in two (Cody-Waite) so that `x - k·ln2` is exact for the `k` that occur.
-pub(crate) const LN2_HI: f32 = 0.693_359_4;
-pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
+pub const LN2_HI: f32 = 0.693_359_4;
+pub const LN2_LO: f32 = -2.121_944_4e-4;
 /// Below this `exp` returns 0: the true value is under 1.7e-38, and keeping the result a normal
 /// number avoids slow denormal arithmetic in the recurrence.
 const EXP_LO: f32 = -87.0;
@@ -52,7 +54,7 @@ const EXP_HI: f32 = 88.0;
 
 /// `e^x`. NaN propagates; `x < -87` gives 0 and `x > 88` gives +inf.
 #[inline(always)]
-pub(crate) fn exp<M: Madd>(x: f32) -> f32 {
+pub fn exp<M: Madd>(x: f32) -> f32 {
     // Clamp with compares rather than `f32::max`/`min`, which would turn NaN into a number.
     let xc = if x < EXP_LO { EXP_LO } else { x };
     let xc = if xc > EXP_HI { EXP_HI } else { xc };
@@ -113,11 +115,11 @@ fn ln_1p_nonneg<M: Madd>(x: f32) -> f32 {
 }
 
 /// The threshold above which softplus is the identity, as upstream.
-pub(crate) const SOFTPLUS_THRESHOLD: f32 = 20.0;
+pub const SOFTPLUS_THRESHOLD: f32 = 20.0;
 
 /// `ln(1 + e^x)`, and `x` itself above 20 (as upstream). NaN propagates.
 #[inline(always)]
-pub(crate) fn softplus<M: Madd>(x: f32) -> f32 {
+pub fn softplus<M: Madd>(x: f32) -> f32 {
     let small = ln_1p_nonneg::<M>(exp::<M>(x));
     if x > SOFTPLUS_THRESHOLD {
         x
@@ -128,9 +130,80 @@ pub(crate) fn softplus<M: Madd>(x: f32) -> f32 {
 
 /// `1 / (1 + e^-x)`.
 #[inline(always)]
-pub(crate) fn sigmoid<M: Madd>(x: f32) -> f32 {
+pub fn sigmoid<M: Madd>(x: f32) -> f32 {
     1.0 / (1.0 + exp::<M>(-x))
 }
+
+/// `out[i] = sigmoid(x[i])` (about 2e-7 relative; NaN propagates), vectorised for this CPU.
+///
+/// # Panics
+/// If `x` and `out` differ in length.
+pub fn sigmoid_into(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "sigmoid_into: lengths differ");
+    fn body<M: Madd>(x: &[f32], out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = sigmoid::<M>(v);
+        }
+    }
+    with_best_isa!(body(x, out))
+}
+
+/// Replaces each row of `width` values by its softmax (`e^(v - max) / sum`), vectorised for
+/// this CPU. A row of all -inf becomes NaN, as in PyTorch.
+///
+/// # Panics
+/// If `data.len()` is not a multiple of `width`.
+pub fn softmax_rows(data: &mut [f32], width: usize) {
+    assert!(
+        width > 0 && data.len() % width == 0,
+        "softmax_rows: ragged rows"
+    );
+    fn body<M: Madd>(data: &mut [f32], width: usize) {
+        for row in data.chunks_exact_mut(width) {
+            let max = row
+                .iter()
+                .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+            let mut sum = 0.0;
+            for v in row.iter_mut() {
+                *v = exp::<M>(*v - max);
+                sum += *v;
+            }
+            let scale = 1.0 / sum;
+            for v in row.iter_mut() {
+                *v *= scale;
+            }
+        }
+    }
+    with_best_isa!(body(data, width))
+}
+
+/// Calls a generic `body::<M: Madd>(args)` compiled for AVX-512, AVX2 + FMA or the baseline,
+/// whichever this CPU supports, so LLVM vectorises it with the widest registers.
+macro_rules! with_best_isa {
+    ($body:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA.
+                return unsafe { avx512(|| $body::<Fused>($($arg),*)) };
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                return unsafe { avx2(|| $body::<Fused>($($arg),*)) };
+            }
+        }
+        $body::<Plain>($($arg),*)
+    }};
+}
+use with_best_isa;
 
 #[cfg(test)]
 mod tests {
@@ -171,16 +244,36 @@ mod tests {
     }
 
     #[test]
-    fn sigmoid_into_matches_libm_on_every_instruction_set_path() {
+    fn sigmoid_into_matches_libm() {
         let x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.037).collect();
         let mut out = vec![0.0; x.len()];
-        crate::sigmoid_into(&x, &mut out);
+        sigmoid_into(&x, &mut out);
         for (&v, &s) in x.iter().zip(&out) {
             let want = 1.0 / (1.0 + (-v as f64).exp());
             assert!(
                 ((s as f64 - want) / want).abs() < 1e-6,
                 "sigmoid({v}) = {s}, want {want}"
             );
+        }
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_match_the_definition() {
+        let mut rows: Vec<f32> = (0..3 * 37)
+            .map(|i| ((i * 7919) % 101) as f32 * 0.13 - 6.0)
+            .collect();
+        let orig = rows.clone();
+        softmax_rows(&mut rows, 37);
+        for (row, src) in rows.chunks(37).zip(orig.chunks(37)) {
+            let max = src.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let sum: f64 = src.iter().map(|&v| (v as f64 - max).exp()).sum();
+            for (&p, &v) in row.iter().zip(src) {
+                let want = (v as f64 - max).exp() / sum;
+                assert!(
+                    (p as f64 - want).abs() < 1e-6 * want.max(1e-3),
+                    "{p} vs {want}"
+                );
+            }
         }
     }
 
