@@ -9,8 +9,9 @@ use candle_nn::{Init, Linear, VarBuilder};
 use crate::config::AstConfig;
 
 /// Query rows per attention chunk are chosen so one chunk's scores stay under this many floats
-/// (64 MiB): all heads' L x L matrices never exist at once, so 8192-token inputs fit.
-const SCORE_BUDGET: usize = 16 << 20;
+/// (16 MiB): all heads' L x L matrices never exist at once, so 8192-token inputs fit, and a
+/// chunk is small enough for the allocator to reuse the previous one's memory.
+const SCORE_BUDGET: usize = 4 << 20;
 
 /// Softmax over the last dimension of a fresh CPU tensor, in place and with the vectorised
 /// `exp` of `aum_core::fastmath`: candle's calls libm's scalar `expf` per score and allocates

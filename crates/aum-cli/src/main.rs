@@ -51,6 +51,7 @@ enum BenchCommand {
 }
 
 fn main() {
+    memory::keep_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Classify(a) => commands::classify::run(a),

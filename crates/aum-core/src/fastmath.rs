@@ -155,7 +155,7 @@ pub fn sigmoid_into(x: &[f32], out: &mut [f32]) {
 /// If `data.len()` is not a multiple of `width`.
 pub fn softmax_rows(data: &mut [f32], width: usize) {
     assert!(
-        width > 0 && data.len() % width == 0,
+        width > 0 && data.len().is_multiple_of(width),
         "softmax_rows: ragged rows"
     );
     fn body<M: Madd>(data: &mut [f32], width: usize) {

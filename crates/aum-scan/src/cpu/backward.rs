@@ -17,8 +17,8 @@
 //! horizontal add over a block's channels happens once at the end instead of per block.
 
 use super::{
-    bc_offset, load_lane, load_state, plan, seq_offset, BlockParams, Isa, Item, Lane, SharedOut,
-    Token, BLOCK,
+    bc_offset, load_lane, load_state, plan, seq_offset, BlockParams, Isa, Item, Lane, SharedGrads,
+    SharedOut, Token, BLOCK,
 };
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::{self, Madd, Plain, SOFTPLUS_THRESHOLD};
@@ -60,10 +60,10 @@ pub(crate) fn backward(
     // One contiguous run of items per worker, each with its own shared-gradient sums.
     let workers = rayon::current_num_threads().clamp(1, items.len().max(1));
     let per_worker = items.len().div_ceil(workers).max(1);
-    let partials: Vec<Partial> = items
+    let partials: Vec<SharedGrads> = items
         .par_chunks(per_worker)
         .map(|run_items| {
-            let mut part = Partial::zeros(&dims);
+            let mut part = SharedGrads::zeros(&dims, SUM_LANES);
             let mut scratch = Scratch::new(&dims);
             for it in run_items {
                 let job = Job {
@@ -86,23 +86,7 @@ pub(crate) fn backward(
             part
         })
         .collect();
-    let total = partials
-        .into_iter()
-        .reduce(|mut acc, p| {
-            acc.add(&p);
-            acc
-        })
-        .unwrap_or_else(|| Partial::zeros(&dims));
-    ScanGrads {
-        u: du,
-        delta: ddelta,
-        a: total.a,
-        b: Partial::finish_bc(&total.b),
-        c: Partial::finish_bc(&total.c),
-        d: x.d.map(|_| total.d),
-        z: dz,
-        delta_bias: x.delta_bias.map(|_| total.bias),
-    }
+    SharedGrads::finish(partials, x, SUM_LANES, (du, ddelta, dz))
 }
 
 /// The per-token gradient outputs, written by items in place.
@@ -110,51 +94,6 @@ struct Outs<'o> {
     du: SharedOut<'o>,
     ddelta: SharedOut<'o>,
     dz: Option<SharedOut<'o>>,
-}
-
-/// Gradients shared between items, summed per worker. `b` and `c` hold [`SUM_LANES`] partial
-/// sums per element of B and C, reduced by [`Partial::finish_bc`].
-struct Partial {
-    a: Vec<f32>,
-    d: Vec<f32>,
-    bias: Vec<f32>,
-    b: Vec<f32>,
-    c: Vec<f32>,
-}
-
-impl Partial {
-    fn zeros(dims: &ScanDims) -> Self {
-        Self {
-            a: vec![0.0; dims.a_elems()],
-            d: vec![0.0; dims.d_inner],
-            bias: vec![0.0; dims.d_inner],
-            b: vec![0.0; dims.bc_elems() * SUM_LANES],
-            c: vec![0.0; dims.bc_elems() * SUM_LANES],
-        }
-    }
-
-    /// Sums the partial sums of the B and C gradients.
-    fn finish_bc(partials: &[f32]) -> Vec<f32> {
-        partials
-            .chunks_exact(SUM_LANES)
-            .map(|p| p.iter().sum())
-            .collect()
-    }
-
-    fn add(&mut self, other: &Partial) {
-        let pairs = [
-            (&mut self.a, &other.a),
-            (&mut self.d, &other.d),
-            (&mut self.bias, &other.bias),
-            (&mut self.b, &other.b),
-            (&mut self.c, &other.c),
-        ];
-        for (dst, src) in pairs {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d += s;
-            }
-        }
-    }
 }
 
 /// Buffers reused by all items of a worker.
@@ -198,13 +137,13 @@ struct Job<'x, 'o> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn run_avx2_fma(job: &Job<'_, '_>, scratch: &mut Scratch, part: &mut Partial) {
+fn run_avx2_fma(job: &Job<'_, '_>, scratch: &mut Scratch, part: &mut SharedGrads) {
     run::<fastmath::Fused>(job, scratch, part)
 }
 
 /// Back-propagates through one item.
 #[inline(always)]
-fn run<M: Madd>(job: &Job<'_, '_>, scratch: &mut Scratch, part: &mut Partial) {
+fn run<M: Madd>(job: &Job<'_, '_>, scratch: &mut Scratch, part: &mut SharedGrads) {
     let Job { x, it, .. } = *job;
     let dims = x.dims;
     let (len, n_st, width) = (dims.len, dims.d_state, it.width);
@@ -420,7 +359,7 @@ type Partials = [f32; SUM_LANES];
 
 /// Folds a lane in halves down to [`SUM_LANES`] partial sums. Each step is an element-wise add
 /// of two arrays, which vectorises; the last, horizontal, step is left to the very end of the
-/// backward pass (see [`Partial`]), so it runs once per (token, state) instead of once per
+/// backward pass (see [`SharedGrads`]), so it runs once per (token, state) instead of once per
 /// (token, state, block).
 #[inline(always)]
 fn fold(v: &Lane) -> Partials {

@@ -24,7 +24,7 @@ mod forward;
 pub(crate) use backward::backward;
 pub(crate) use forward::forward;
 
-use crate::{ScanDims, ScanSlices};
+use crate::{ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::{self, Madd};
 use std::marker::PhantomData;
 use std::sync::OnceLock;
@@ -308,4 +308,67 @@ pub(super) fn seq_offset(dims: &ScanDims, it: &Item, t: usize) -> usize {
 #[inline(always)]
 pub(super) fn bc_offset(dims: &ScanDims, it: &Item, t: usize) -> usize {
     ((it.b * dims.len + t) * dims.groups + it.group) * dims.d_state
+}
+
+/// Gradients shared between work items, summed per task: A, D and the delta bias (over batch
+/// rows) and B and C (over a group's channels). B and C keep `bc_lanes` partial sums per
+/// element, so a kernel can leave the horizontal sum over channels to [`SharedGrads::finish`].
+pub(super) struct SharedGrads {
+    pub a: Vec<f32>,
+    pub d: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub b: Vec<f32>,
+    pub c: Vec<f32>,
+    bc_lanes: usize,
+}
+
+impl SharedGrads {
+    pub(super) fn zeros(dims: &ScanDims, bc_lanes: usize) -> Self {
+        Self {
+            a: vec![0.0; dims.a_elems()],
+            d: vec![0.0; dims.d_inner],
+            bias: vec![0.0; dims.d_inner],
+            b: vec![0.0; dims.bc_elems() * bc_lanes],
+            c: vec![0.0; dims.bc_elems() * bc_lanes],
+            bc_lanes,
+        }
+    }
+
+    /// Adds the tasks' sums in task order (deterministic for a given thread count) and
+    /// assembles the gradients with the per-token ones.
+    pub(super) fn finish(
+        parts: Vec<SharedGrads>,
+        x: &ScanSlices<'_>,
+        bc_lanes: usize,
+        (du, ddelta, dz): (Vec<f32>, Vec<f32>, Option<Vec<f32>>),
+    ) -> ScanGrads {
+        let mut total = SharedGrads::zeros(&x.dims, bc_lanes);
+        for p in &parts {
+            let pairs = [
+                (&mut total.a, &p.a),
+                (&mut total.d, &p.d),
+                (&mut total.bias, &p.bias),
+                (&mut total.b, &p.b),
+                (&mut total.c, &p.c),
+            ];
+            for (dst, src) in pairs {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+        }
+        let lanes = total.bc_lanes;
+        let fold =
+            |v: &[f32]| -> Vec<f32> { v.chunks_exact(lanes).map(|p| p.iter().sum()).collect() };
+        ScanGrads {
+            u: du,
+            delta: ddelta,
+            a: total.a,
+            b: fold(&total.b),
+            c: fold(&total.c),
+            d: x.d.map(|_| total.d),
+            z: dz,
+            delta_bias: x.delta_bias.map(|_| total.bias),
+        }
+    }
 }

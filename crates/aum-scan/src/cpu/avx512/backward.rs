@@ -22,9 +22,9 @@
 
 use std::arch::x86_64::*;
 
-use super::{exp2, lanes, load_state, plan, sigmoid, silu, softplus, transpose_out};
-use super::{vectors_per_task, Params, Vector};
-use crate::cpu::{bc_offset, seq_offset, SharedOut};
+use super::{exp2, lanes, load_state, plan, sigmoid, silu, transpose_out};
+use super::{vectors_per_task, Params, Tokens, Vector};
+use crate::cpu::{SharedGrads, SharedOut};
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::SOFTPLUS_THRESHOLD;
 use rayon::prelude::*;
@@ -58,29 +58,16 @@ pub(in crate::cpu) unsafe fn backward(
         ddelta: SharedOut::new(&mut ddelta),
         dz: dz.as_deref_mut().map(SharedOut::new),
     };
-    let partials: Vec<Shared> = vectors
+    let partials: Vec<SharedGrads> = vectors
         .par_chunks(vectors_per_task(vectors.len()))
         .map(|run| {
-            let mut part = Shared::zeros(&dims);
+            let mut part = SharedGrads::zeros(&dims, 1);
             // SAFETY: the caller checked the CPU features.
             unsafe { backward_run(&job, run, &mut part) };
             part
         })
         .collect();
-    let mut total = Shared::zeros(&dims);
-    for p in &partials {
-        total.add(p);
-    }
-    ScanGrads {
-        u: du,
-        delta: ddelta,
-        a: total.a,
-        b: total.b,
-        c: total.c,
-        d: x.d.map(|_| total.d),
-        z: dz,
-        delta_bias: x.delta_bias.map(|_| total.bias),
-    }
+    SharedGrads::finish(partials, x, 1, (du, ddelta, dz))
 }
 
 /// The arguments every task shares; per-token gradients are written in place.
@@ -95,43 +82,6 @@ struct Job<'x, 'o> {
     dz: Option<SharedOut<'o>>,
 }
 
-/// Gradients shared between vectors (A, D and the bias over batch rows, B and C over
-/// channels), summed per task.
-struct Shared {
-    a: Vec<f32>,
-    d: Vec<f32>,
-    bias: Vec<f32>,
-    b: Vec<f32>,
-    c: Vec<f32>,
-}
-
-impl Shared {
-    fn zeros(dims: &ScanDims) -> Self {
-        Self {
-            a: vec![0.0; dims.a_elems()],
-            d: vec![0.0; dims.d_inner],
-            bias: vec![0.0; dims.d_inner],
-            b: vec![0.0; dims.bc_elems()],
-            c: vec![0.0; dims.bc_elems()],
-        }
-    }
-
-    fn add(&mut self, other: &Shared) {
-        let pairs = [
-            (&mut self.a, &other.a),
-            (&mut self.d, &other.d),
-            (&mut self.bias, &other.bias),
-            (&mut self.b, &other.b),
-            (&mut self.c, &other.c),
-        ];
-        for (dst, src) in pairs {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d += s;
-            }
-        }
-    }
-}
-
 /// Per-vector sums over the whole sequence.
 struct VectorSums {
     /// dA, one vector per state.
@@ -144,10 +94,9 @@ struct VectorSums {
 
 /// Buffers of one chunk, reused by every vector of a task.
 struct Chunk {
-    /// Per token: dt, dt·u, the gradient reaching the pre-gate output, the pre-gate output,
-    /// and the sums over states that give d(dt) (`s_a`) and du (`s_b`).
-    dt: [__m512; CHUNK],
-    dtu: [__m512; CHUNK],
+    tokens: Box<Tokens<CHUNK>>,
+    /// Per token: the gradient reaching the pre-gate output, the pre-gate output, and the sums
+    /// over states that give d(dt) (`s_a`) and du (`s_b`).
     dy: [__m512; CHUNK],
     y_pre: [__m512; CHUNK],
     s_a: [__m512; CHUNK],
@@ -155,15 +104,21 @@ struct Chunk {
     /// The current state's decays and states after each step.
     decay: [__m512; CHUNK],
     h: [__m512; CHUNK],
-    /// Offsets of each token's lanes and of its B/C row.
-    seq: [usize; CHUNK],
-    bc: [usize; CHUNK],
 }
 
 impl Chunk {
     fn new() -> Box<Self> {
-        // SAFETY: all-zero bits are valid for these plain float and integer arrays.
-        Box::new(unsafe { std::mem::zeroed() })
+        // SAFETY: all-zero bits are a valid vector of floats.
+        let zero: [__m512; CHUNK] = unsafe { std::mem::zeroed() };
+        Box::new(Self {
+            tokens: Tokens::new(),
+            dy: zero,
+            y_pre: zero,
+            s_a: zero,
+            s_b: zero,
+            decay: zero,
+            h: zero,
+        })
     }
 }
 
@@ -176,7 +131,7 @@ struct BcSums {
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut Shared) {
+unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads) {
     let x = job.x;
     let dims = x.dims;
     let n_st = dims.d_state;
@@ -253,7 +208,7 @@ unsafe fn flush_bc(
     dims: &ScanDims,
     steps: std::ops::Range<usize>,
     dir: Direction,
-    part: &mut Shared,
+    part: &mut SharedGrads,
 ) {
     let Some((b, group)) = bc.key else { return };
     let n_st = dims.d_state;
@@ -270,38 +225,6 @@ unsafe fn flush_bc(
     }
 }
 
-/// Loads dt and dt·u of a chunk's tokens into the buffer, with their offsets.
-#[inline(always)]
-unsafe fn load_tokens(
-    job: &Job<'_, '_>,
-    v: &Vector,
-    p: &Params,
-    steps: std::ops::Range<usize>,
-    buf: &mut Chunk,
-) {
-    let x = job.x;
-    let dims = x.dims;
-    let item = v.item();
-    for (i, s) in steps.enumerate() {
-        let t = job.dir.token(s, dims.len);
-        let off = seq_offset(&dims, &item, t);
-        buf.seq[i] = off;
-        buf.bc[i] = bc_offset(&dims, &item, t);
-        // SAFETY: `off .. off + width` is inside the (batch, L, d_inner) tensors and masked
-        // lanes are not read.
-        unsafe {
-            let u = _mm512_maskz_loadu_ps(v.mask, x.u.as_ptr().add(off));
-            let raw = _mm512_add_ps(
-                _mm512_maskz_loadu_ps(v.mask, x.delta.as_ptr().add(off)),
-                p.bias,
-            );
-            let dt = if job.softplus { softplus(raw) } else { raw };
-            buf.dt[i] = dt;
-            buf.dtu[i] = _mm512_mul_ps(dt, u);
-        }
-    }
-}
-
 /// Runs the state recurrence (no output) through `steps`.
 #[inline(always)]
 unsafe fn advance(
@@ -314,15 +237,15 @@ unsafe fn advance(
 ) {
     let count = steps.len();
     // SAFETY: as the caller's.
-    unsafe { load_tokens(job, v, p, steps, buf) };
-    let bs = job.x.b;
+    unsafe { buf.tokens.load(job.x, v, p, job.softplus, job.dir, steps) };
+    let (bs, tk) = (job.x.b, &buf.tokens);
     for (n, (hn, an)) in h.iter_mut().zip(&p.a_log2e).enumerate() {
         let mut state = *hn;
         for i in 0..count {
             // SAFETY: B holds d_state values for (b, t, group) at `bc[i]`.
-            let b = _mm512_set1_ps(unsafe { *bs.get_unchecked(buf.bc[i] + n) });
-            let decay = unsafe { exp2(_mm512_mul_ps(buf.dt[i], *an)) };
-            state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(buf.dtu[i], b));
+            let b = _mm512_set1_ps(unsafe { *bs.get_unchecked(tk.bc[i] + n) });
+            let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], *an)) };
+            state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
         }
         *hn = state;
     }
@@ -343,11 +266,12 @@ unsafe fn chunk_backward(
 ) {
     let x = job.x;
     let count = steps.len();
-    // SAFETY (every unsafe block below): offsets come from `load_tokens`, which checked them
+    // SAFETY (every unsafe block below): offsets come from `Tokens::load`, which checked them
     // against the tensors; B and C hold d_state values at each `bc[i]`.
-    unsafe { load_tokens(job, v, p, steps, buf) };
+    unsafe { buf.tokens.load(x, v, p, job.softplus, job.dir, steps) };
+    let tk = &buf.tokens;
     for i in 0..count {
-        let off = buf.seq[i];
+        let off = tk.seq[i];
         let gy = unsafe { _mm512_maskz_loadu_ps(v.mask, job.grad_y.as_ptr().add(off)) };
         buf.dy[i] = match x.z {
             Some(z) => {
@@ -356,8 +280,7 @@ unsafe fn chunk_backward(
             }
             None => gy,
         };
-        let u = unsafe { _mm512_maskz_loadu_ps(v.mask, x.u.as_ptr().add(off)) };
-        buf.y_pre[i] = _mm512_mul_ps(p.skip, u);
+        buf.y_pre[i] = _mm512_mul_ps(p.skip, tk.u[i]);
         buf.s_a[i] = _mm512_setzero_ps();
         buf.s_b[i] = _mm512_setzero_ps();
     }
@@ -366,10 +289,10 @@ unsafe fn chunk_backward(
         // Re-scan this state through the chunk.
         let mut state = start[n];
         for i in 0..count {
-            let bcn = buf.bc[i] + n;
+            let bcn = tk.bc[i] + n;
             let (b, c) = unsafe { (*x.b.get_unchecked(bcn), *x.c.get_unchecked(bcn)) };
-            let decay = unsafe { exp2(_mm512_mul_ps(buf.dt[i], a2)) };
-            state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(buf.dtu[i], _mm512_set1_ps(b)));
+            let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], a2)) };
+            state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], _mm512_set1_ps(b)));
             buf.decay[i] = decay;
             buf.h[i] = state;
             buf.y_pre[i] = _mm512_fmadd_ps(state, _mm512_set1_ps(c), buf.y_pre[i]);
@@ -378,16 +301,16 @@ unsafe fn chunk_backward(
         let mut g = sums.adj[n];
         let mut da = sums.a[n];
         for i in (0..count).rev() {
-            let bcn = buf.bc[i] + n;
+            let bcn = tk.bc[i] + n;
             let (b, c) = unsafe { (*x.b.get_unchecked(bcn), *x.c.get_unchecked(bcn)) };
             let k = n * CHUNK + i;
             let dy = buf.dy[i];
             g = _mm512_fmadd_ps(dy, _mm512_set1_ps(c), g);
             bc.dc[k] = _mm512_fmadd_ps(dy, buf.h[i], bc.dc[k]);
-            bc.db[k] = _mm512_fmadd_ps(g, buf.dtu[i], bc.db[k]);
+            bc.db[k] = _mm512_fmadd_ps(g, tk.dtu[i], bc.db[k]);
             let prev = if i > 0 { buf.h[i - 1] } else { start[n] };
             let q = _mm512_mul_ps(_mm512_mul_ps(g, buf.decay[i]), prev);
-            da = _mm512_fmadd_ps(buf.dt[i], q, da);
+            da = _mm512_fmadd_ps(tk.dt[i], q, da);
             buf.s_a[i] = _mm512_fmadd_ps(a, q, buf.s_a[i]);
             buf.s_b[i] = _mm512_fmadd_ps(g, _mm512_set1_ps(b), buf.s_b[i]);
             g = _mm512_mul_ps(g, buf.decay[i]);
@@ -397,11 +320,11 @@ unsafe fn chunk_backward(
     }
     let item_width = v.width();
     for i in 0..count {
-        let off = buf.seq[i];
+        let off = tk.seq[i];
         unsafe {
-            let u = _mm512_maskz_loadu_ps(v.mask, x.u.as_ptr().add(off));
+            let u = tk.u[i];
             let dy = buf.dy[i];
-            let du = _mm512_fmadd_ps(buf.dt[i], buf.s_b[i], _mm512_mul_ps(p.skip, dy));
+            let du = _mm512_fmadd_ps(tk.dt[i], buf.s_b[i], _mm512_mul_ps(p.skip, dy));
             let mut ddt = _mm512_fmadd_ps(u, buf.s_b[i], buf.s_a[i]);
             if job.softplus {
                 // d softplus(r)/dr = sigmoid(r), and 1 above the threshold (the identity).

@@ -5,9 +5,9 @@
 
 use std::arch::x86_64::*;
 
-use super::{exp2, load_state, plan, silu, softplus, transpose_out, vectors_per_task};
-use super::{Params, Vector};
-use crate::cpu::{seq_offset, SharedOut};
+use super::{exp2, load_state, plan, silu, transpose_out, vectors_per_task};
+use super::{Params, Tokens, Vector};
+use crate::cpu::SharedOut;
 use crate::{Direction, ScanSlices};
 use rayon::prelude::*;
 
@@ -77,21 +77,20 @@ unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector]) {
     }
 }
 
-/// Per-token values of one vector for one chunk, kept in L1 between the passes.
+/// One chunk's buffers for one vector, kept in L1 between the passes.
 struct Chunk {
-    dt: [__m512; CHUNK],
-    dtu: [__m512; CHUNK],
+    tokens: Box<Tokens<CHUNK>>,
+    /// The output before the gate.
     y: [__m512; CHUNK],
-    /// Offset of each token's B and C row.
-    bc: [usize; CHUNK],
-    /// Offset of each token's u/delta/z/y lanes.
-    seq: [usize; CHUNK],
 }
 
 impl Chunk {
     fn new() -> Self {
-        // SAFETY: all-zero bits are valid for these plain float and integer arrays.
-        unsafe { std::mem::zeroed() }
+        Self {
+            tokens: Tokens::new(),
+            // SAFETY: all-zero bits are a valid vector of floats.
+            y: unsafe { std::mem::zeroed() },
+        }
     }
 }
 
@@ -108,52 +107,36 @@ unsafe fn scan_chunk(
     buf: &mut Chunk,
 ) {
     let x = job.x;
-    let dims = x.dims;
-    let item = v.item();
     let count = steps.len();
-    for (i, s) in steps.enumerate() {
-        let t = job.dir.token(s, dims.len);
-        let off = seq_offset(&dims, &item, t);
-        buf.seq[i] = off;
-        buf.bc[i] = crate::cpu::bc_offset(&dims, &item, t);
-        // SAFETY: `off .. off + width` is inside the (batch, L, d_inner) tensors and masked
-        // lanes are not read.
-        unsafe {
-            let u = _mm512_maskz_loadu_ps(v.mask, x.u.as_ptr().add(off));
-            let raw = _mm512_add_ps(
-                _mm512_maskz_loadu_ps(v.mask, x.delta.as_ptr().add(off)),
-                p.bias,
-            );
-            let dt = if job.softplus { softplus(raw) } else { raw };
-            buf.dt[i] = dt;
-            buf.dtu[i] = _mm512_mul_ps(dt, u);
-            buf.y[i] = _mm512_mul_ps(p.skip, u);
-        }
+    // SAFETY (and for the loops below): the caller's; offsets come from `Tokens::load`, and B
+    // and C hold d_state values for (b, t, group) at each `bc[i]`.
+    unsafe { buf.tokens.load(x, v, p, job.softplus, job.dir, steps) };
+    let tk = &buf.tokens;
+    for i in 0..count {
+        buf.y[i] = _mm512_mul_ps(p.skip, tk.u[i]);
     }
     for (n, (hn, an)) in h.iter_mut().zip(&p.a_log2e).enumerate() {
         let mut state = *hn;
         for i in 0..count {
-            // SAFETY: B and C hold d_state values for (b, t, group) at `bc[i]`.
             unsafe {
-                let b = _mm512_set1_ps(*x.b.get_unchecked(buf.bc[i] + n));
-                let c = _mm512_set1_ps(*x.c.get_unchecked(buf.bc[i] + n));
-                let decay = exp2(_mm512_mul_ps(buf.dt[i], *an));
-                state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(buf.dtu[i], b));
+                let b = _mm512_set1_ps(*x.b.get_unchecked(tk.bc[i] + n));
+                let c = _mm512_set1_ps(*x.c.get_unchecked(tk.bc[i] + n));
+                let decay = exp2(_mm512_mul_ps(tk.dt[i], *an));
+                state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
                 buf.y[i] = _mm512_fmadd_ps(state, c, buf.y[i]);
             }
         }
         *hn = state;
     }
     for i in 0..count {
-        let off = buf.seq[i];
-        // SAFETY: as in the first pass.
+        let off = tk.seq[i];
         unsafe {
             let mut y = buf.y[i];
             if let Some(z) = x.z {
                 let zv = _mm512_maskz_loadu_ps(v.mask, z.as_ptr().add(off));
                 y = _mm512_mul_ps(y, silu(zv));
             }
-            _mm512_mask_storeu_ps(job.y.lane_ptr(off, item.width), v.mask, y);
+            _mm512_mask_storeu_ps(job.y.lane_ptr(off, v.width()), v.mask, y);
         }
     }
 }

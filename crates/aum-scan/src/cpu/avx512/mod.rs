@@ -137,6 +137,62 @@ impl Params {
     }
 }
 
+/// u, dt and dt·u of a chunk's tokens for one vector, with the tokens' offsets.
+struct Tokens<const C: usize> {
+    u: [__m512; C],
+    dt: [__m512; C],
+    dtu: [__m512; C],
+    /// Offset of each token's lanes in the (batch, L, d_inner) tensors.
+    seq: [usize; C],
+    /// Offset of each token's row of B and C.
+    bc: [usize; C],
+}
+
+impl<const C: usize> Tokens<C> {
+    fn new() -> Box<Self> {
+        // SAFETY: all-zero bits are valid for these plain float and integer arrays.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
+
+    /// Loads steps `steps` (at most C) of vector `v`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `steps` must lie within the sequence.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn load(
+        &mut self,
+        x: &ScanSlices<'_>,
+        v: &Vector,
+        p: &Params,
+        softplus_on: bool,
+        dir: crate::Direction,
+        steps: std::ops::Range<usize>,
+    ) {
+        let dims = x.dims;
+        let item = v.item();
+        for (i, s) in steps.enumerate() {
+            let t = dir.token(s, dims.len);
+            let off = super::seq_offset(&dims, &item, t);
+            self.seq[i] = off;
+            self.bc[i] = super::bc_offset(&dims, &item, t);
+            // SAFETY: `off .. off + width` is inside the (batch, L, d_inner) tensors and masked
+            // lanes are not read.
+            unsafe {
+                let u = _mm512_maskz_loadu_ps(v.mask, x.u.as_ptr().add(off));
+                let raw = _mm512_add_ps(
+                    _mm512_maskz_loadu_ps(v.mask, x.delta.as_ptr().add(off)),
+                    p.bias,
+                );
+                let dt = if softplus_on { softplus(raw) } else { raw };
+                self.u[i] = u;
+                self.dt[i] = dt;
+                self.dtu[i] = _mm512_mul_ps(dt, u);
+            }
+        }
+    }
+}
+
 /// The vector's rows of a (batch, d_inner, N) state (h0 or the last state's gradient), or
 /// zeros.
 ///
