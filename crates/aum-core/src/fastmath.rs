@@ -140,6 +140,7 @@ pub fn sigmoid<M: Madd>(x: f32) -> f32 {
 /// If `x` and `out` differ in length.
 pub fn sigmoid_into(x: &[f32], out: &mut [f32]) {
     assert_eq!(x.len(), out.len(), "sigmoid_into: lengths differ");
+    #[inline(always)]
     fn body<M: Madd>(x: &[f32], out: &mut [f32]) {
         for (o, &v) in out.iter_mut().zip(x) {
             *o = sigmoid::<M>(v);
@@ -158,17 +159,16 @@ pub fn softmax_rows(data: &mut [f32], width: usize) {
         width > 0 && data.len().is_multiple_of(width),
         "softmax_rows: ragged rows"
     );
+    #[inline(always)]
     fn body<M: Madd>(data: &mut [f32], width: usize) {
         for row in data.chunks_exact_mut(width) {
-            let max = row
-                .iter()
-                .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-            let mut sum = 0.0;
+            // Each pass is a plain map or a reduction into 16 lanes, so all three vectorise (a
+            // running `sum += e` would keep the exps scalar: float adds do not reassociate).
+            let max = fold_lanes(row, f32::NEG_INFINITY, |m, v| if v > m { v } else { m });
             for v in row.iter_mut() {
                 *v = exp::<M>(*v - max);
-                sum += *v;
             }
-            let scale = 1.0 / sum;
+            let scale = 1.0 / fold_lanes(row, 0.0, |a, v| a + v);
             for v in row.iter_mut() {
                 *v *= scale;
             }
@@ -177,8 +177,26 @@ pub fn softmax_rows(data: &mut [f32], width: usize) {
     with_best_isa!(body(data, width))
 }
 
+/// Folds `values` with `f` into 16 independent lanes, then the lanes into one value.
+#[inline(always)]
+fn fold_lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [init; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l = f(*l, v);
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *l = f(*l, v);
+    }
+    lanes.into_iter().fold(init, f)
+}
+
 /// Calls a generic `body::<M: Madd>(args)` compiled for AVX-512, AVX2 + FMA or the baseline,
-/// whichever this CPU supports, so LLVM vectorises it with the widest registers.
+/// whichever this CPU supports, so LLVM vectorises it with the widest registers. `body` must
+/// be `#[inline(always)]`: only code inlined into the wrappers gets their instruction set (and
+/// `Fused`'s `mul_add` outside them is a slow library call).
 macro_rules! with_best_isa {
     ($body:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
