@@ -256,3 +256,52 @@ fn step_loop_baseline_matches_reference() {
         1e-6,
     );
 }
+
+/// Untracked tensors (inference) skip the op's packing: same results, f64 and strided inputs
+/// (B and C narrowed out of a wider tensor, as the model's x_proj output) included.
+#[test]
+fn untracked_tensors_scan_like_the_slices() {
+    let dims = ScanDims {
+        batch: 2,
+        len: 11,
+        d_inner: 20,
+        d_state: 4,
+        groups: 1,
+    };
+    let all = Optional {
+        d: true,
+        z: true,
+        delta_bias: true,
+        h0: true,
+    };
+    let p = random_problem(dims, all, true, 7);
+    let seq = [2, 11, 20];
+    let f64_of = |data: &[f32], shape: &[usize]| tensor(data, shape).to_dtype(DType::F64).unwrap();
+    let (u, delta, z) = (
+        f64_of(&p.u, &seq),
+        f64_of(&p.delta, &seq),
+        f64_of(p.z.as_ref().unwrap(), &seq),
+    );
+    let bc = Tensor::cat(&[tensor(&p.b, &[2, 11, 4]), tensor(&p.c, &[2, 11, 4])], 2).unwrap();
+    let (b, c) = (bc.narrow(2, 0, 4).unwrap(), bc.narrow(2, 4, 4).unwrap());
+    let (a, d) = (tensor(&p.a, &[20, 4]), tensor(p.d.as_ref().unwrap(), &[20]));
+    let bias = tensor(p.delta_bias.as_ref().unwrap(), &[20]);
+    let h0 = tensor(p.h0.as_ref().unwrap(), &[2, 20, 4]);
+    let inputs = ScanInputs::new(&u, &delta, &a, &b, &c)
+        .with_d(&d)
+        .with_z(&z)
+        .with_delta_bias(&bias)
+        .with_h0(&h0);
+    let out = selective_scan(&inputs, &ScanOptions::default()).unwrap();
+    assert_eq!(out.y.dtype(), DType::F64);
+    let want = scan_forward(&p.slices(), &ScanOptions::default()).unwrap();
+    let y32 = flat(&out.y.to_dtype(DType::F32).unwrap());
+    assert_close("y", &y32, &want.y, 1e-6, 1e-7);
+    assert_close(
+        "last_state",
+        &flat(&out.last_state),
+        &want.last_state,
+        1e-6,
+        1e-7,
+    );
+}
