@@ -84,7 +84,8 @@ impl Vector {
     }
 }
 
-/// A vector's constants: `A` and `A · log2 e` transposed to `[state]` vectors, `D` and the delta bias.
+/// A vector's constants: `A` and `A · log2 e` transposed to `[state]` vectors, `D` and the
+/// delta bias.
 struct Params {
     a: Vec<__m512>,
     a_log2e: Vec<__m512>,
@@ -208,7 +209,8 @@ unsafe fn load_state(src: Option<&[f32]>, dims: &ScanDims, v: &Vector) -> Vec<__
     }
 }
 
-/// Writes `[state]` vectors back as the vector's rows `(c0 + j) · N + n`, relative to `base`.
+/// `[state]` vectors as the vector's rows of a (.., d_inner, N) array: element `j · N + n` is
+/// lane `j` of state `n`.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
