@@ -156,19 +156,8 @@ fn autograd_with_groups_h0_and_last_state() {
         .with_z(&z)
         .with_delta_bias(&bias)
         .with_h0(&h0);
-    let out = selective_scan(&inputs, &ScanOptions::default()).unwrap();
-    assert_eq!(out.y.dtype(), DType::F64);
+    let out = scan_like_the_slices(&inputs, &p);
     assert_eq!(out.last_state.dims(), &[2, 6, 3]);
-    let want = scan_forward(&p.slices(), &ScanOptions::default()).unwrap();
-    let y32 = flat(&out.y.to_dtype(DType::F32).unwrap());
-    assert_close("y", &y32, &want.y, 1e-6, 1e-7);
-    assert_close(
-        "last_state",
-        &flat(&out.last_state),
-        &want.last_state,
-        1e-6,
-        1e-7,
-    );
 
     let wy_t = tensor(&wy, &seq).to_dtype(DType::F64).unwrap();
     let wl_t = tensor(&wl, &[2, 6, 3]);
@@ -292,7 +281,13 @@ fn untracked_tensors_scan_like_the_slices() {
         .with_z(&z)
         .with_delta_bias(&bias)
         .with_h0(&h0);
-    let out = selective_scan(&inputs, &ScanOptions::default()).unwrap();
+    scan_like_the_slices(&inputs, &p);
+}
+
+/// Scans f64 tensor inputs and checks y (in f64) and last_state against the slice API on the
+/// same problem.
+fn scan_like_the_slices(inputs: &ScanInputs<'_>, p: &common::Problem) -> aum_scan::ScanOutput {
+    let out = selective_scan(inputs, &ScanOptions::default()).unwrap();
     assert_eq!(out.y.dtype(), DType::F64);
     let want = scan_forward(&p.slices(), &ScanOptions::default()).unwrap();
     let y32 = flat(&out.y.to_dtype(DType::F32).unwrap());
@@ -304,4 +299,5 @@ fn untracked_tensors_scan_like_the_slices() {
         1e-6,
         1e-7,
     );
+    out
 }
