@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use aum_core::tensors::meta::{FAMILY as META_FAMILY, LABELS as META_LABELS};
 use aum_core::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -15,7 +16,6 @@ use crate::model::Ast;
 
 const PREFIX: &str = "audio_spectrogram_transformer.";
 const META_CONFIG: &str = "ast.config";
-const META_LABELS: &str = "aum.labels";
 
 /// An AST checkpoint: tensors by HF name, config, and labels when the file carries them.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ impl AstCheckpoint {
     /// Writes HF-layout safetensors with the config (and labels) in the metadata, atomically.
     pub fn save(&self, path: impl AsRef<Path>, extra_meta: HashMap<String, String>) -> Result<()> {
         let mut meta = extra_meta;
-        meta.insert("aum.family".into(), "ast".into());
+        meta.insert(META_FAMILY.into(), "ast".into());
         meta.insert(
             META_CONFIG.into(),
             serde_json::to_string(&self.config).expect("configs serialise"),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use aum_ast::{AstCheckpoint, AstConfig};
+use aum_core::tensors::max_abs_diff;
 use aum_core::Mode;
 use candle_core::{Device, Tensor};
 
@@ -11,20 +12,6 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/ast")
         .join(name)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 #[test]
@@ -55,7 +42,7 @@ fn both_layouts_reproduce_the_hf_logits() {
             .unwrap()
             .forward_mode(&io["input"], Mode::Inference)
             .unwrap();
-        let diff = max_abs_diff(&logits, &io["logits"]);
+        let diff = max_abs_diff(&logits, &io["logits"]).unwrap();
         eprintln!("{layout}: max |diff| {diff:.2e}");
         assert!(diff <= 1e-4, "{layout}: {diff}");
         let train = ckpt
@@ -64,7 +51,7 @@ fn both_layouts_reproduce_the_hf_logits() {
             .forward_mode(&io["input"], Mode::Train)
             .unwrap();
         assert!(
-            max_abs_diff(&train, &io["logits"]) <= 1e-4,
+            max_abs_diff(&train, &io["logits"]).unwrap() <= 1e-4,
             "{layout}: training-mode forward"
         );
         configs.push(ckpt.config.clone());

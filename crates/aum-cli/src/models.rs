@@ -7,13 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use aum_ast::AstCheckpoint;
+use aum_core::tensors::meta::FRONT_END as META_FRONT_END;
 use aum_core::AudioClassifier;
 use aum_fbank::{FrontEnd, Preset};
 use aum_model::{Checkpoint, Classifier};
 use candle_core::Device;
-
-/// The metadata key of the input pipeline (the same key aum-model uses for its checkpoints).
-const META_FRONT_END: &str = "aum.frontend";
 
 pub enum AnyCheckpoint {
     Aum(Checkpoint),

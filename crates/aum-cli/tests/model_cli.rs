@@ -25,16 +25,7 @@ fn tempdir(name: &str) -> PathBuf {
 fn max_logits_diff(out: &Path, io: &Path) -> f32 {
     let load = |p: &Path| candle_core::safetensors::load(p, &candle_core::Device::Cpu).unwrap();
     let (ours, io) = (load(out), load(io));
-    (&ours["logits"] - &io["logits"])
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+    aum_core::tensors::max_abs_diff(&ours["logits"], &io["logits"]).unwrap()
 }
 
 fn stdout_of(cmd: &mut Command) -> String {

@@ -2,8 +2,10 @@
 //! writes its checkpoints, log and plots and can be evaluated; `classify` and `eval` work
 //! without a checkpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use aum_core::testdata::shared_data;
 
 fn aum() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aum"))
@@ -38,24 +40,6 @@ fn write_tone(path: &Path, hz: f32, secs: f32) {
     wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
     wav.extend_from_slice(&data);
     std::fs::write(path, wav).unwrap();
-}
-
-/// ../shared/data: skipped locally when missing, a failure under CI.
-fn shared_data(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("AUM_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let p = root.join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        !std::env::var("CI").is_ok_and(|v| v == "true"),
-        "{} is missing and CI=true",
-        p.display()
-    );
-    eprintln!("skipping: {} not found", p.display());
-    None
 }
 
 #[test]

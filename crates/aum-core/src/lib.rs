@@ -9,6 +9,7 @@ pub mod io;
 mod labels;
 mod patches;
 pub mod tensors;
+pub mod testdata;
 mod traits;
 mod waveform;
 

@@ -102,6 +102,29 @@ pub fn check_layout(
     Ok(())
 }
 
+/// The largest `|a - b|` over all elements, in f32: how far an output is from its reference.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
+    if a.dims() != b.dims() {
+        return Err(Error::shape("compared tensor", a.dims(), b.dims()));
+    }
+    Ok((a - b)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_dtype(DType::F32)?
+        .to_scalar::<f32>()?)
+}
+
+/// Metadata keys that checkpoints of every model family share.
+pub mod meta {
+    /// The model family: `aum` or `ast`.
+    pub const FAMILY: &str = "aum.family";
+    /// The class names, a JSON array of strings.
+    pub const LABELS: &str = "aum.labels";
+    /// The input pipeline (aum-fbank's `FrontEnd`), as JSON.
+    pub const FRONT_END: &str = "aum.frontend";
+}
+
 /// Writes tensors (sorted by name) and metadata as safetensors, atomically.
 pub fn save_safetensors(
     path: &Path,

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use aum_core::testdata::shared_data;
 use aum_core::LabelSet;
 use aum_data::{detect, open, Layout, Split};
 
@@ -17,24 +18,6 @@ fn temp_dir(name: &str) -> PathBuf {
 fn touch(p: &Path) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, b"").unwrap();
-}
-
-/// ../shared/data (or $AUM_SHARED_DATA): skipped locally when missing, a failure under CI.
-fn shared_data(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("AUM_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let p = root.join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        !std::env::var("CI").is_ok_and(|v| v == "true"),
-        "{} is missing and CI=true",
-        p.display()
-    );
-    eprintln!("skipping: {} not found", p.display());
-    None
 }
 
 #[test]

@@ -7,6 +7,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use aum_core::tensors::meta::{
+    FAMILY as META_FAMILY, FRONT_END as META_FRONT_END, LABELS as META_LABELS,
+};
 use aum_core::{Error, Result};
 use aum_fbank::{FrontEnd, Preset};
 use candle_core::{DType, Device, Tensor};
@@ -16,11 +19,8 @@ use crate::config::{ClsPosition, Config, Variant};
 use crate::model::AudioMamba;
 pub use aum_core::tensors::read_tensors;
 
-/// Metadata keys of the safetensors files we write.
-const META_FAMILY: &str = "aum.family";
+/// The metadata key of the config (the other keys are shared: `aum_core::tensors::meta`).
 const META_CONFIG: &str = "aum.config";
-const META_LABELS: &str = "aum.labels";
-const META_FRONT_END: &str = "aum.frontend";
 
 /// A checkpoint's tensors (by upstream name, `module.` stripped), its configuration and labels.
 #[derive(Debug, Clone)]

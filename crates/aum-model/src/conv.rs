@@ -264,16 +264,7 @@ mod tests {
                 .unwrap();
             let composed = composed(x.as_tensor(), w.as_tensor(), b.as_tensor(), side).unwrap();
             let close = |a: &Tensor, b: &Tensor| {
-                let d = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let d = aum_core::tensors::max_abs_diff(a, b).unwrap();
                 assert!(d < 1e-5, "{side:?}: {d}");
             };
             close(&fused, &composed);

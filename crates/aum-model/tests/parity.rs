@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use aum_core::tensors::max_abs_diff;
 use aum_model::{AudioMamba, Checkpoint, Mode, Variant};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -17,20 +18,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn load_io(name: &str) -> HashMap<String, Tensor> {
     candle_core::safetensors::load(fixture(name), &Device::Cpu).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims(), "shape");
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 const CASES: [(&str, Variant, usize, usize, usize); 4] = [
@@ -58,7 +45,7 @@ fn every_case_matches_tokens_cls_features_and_logits() {
             ("cls_features", &trace.cls_features),
             ("logits", &trace.logits),
         ] {
-            let diff = max_abs_diff(ours, &io[what]);
+            let diff = max_abs_diff(ours, &io[what]).unwrap();
             eprintln!("{name} {what}: max |diff| {diff:.2e}");
             assert!(diff <= 1e-4, "{name} {what}: max |diff| {diff}");
         }
@@ -75,7 +62,7 @@ fn reference_scan_backend_gives_the_same_logits() {
         .with_scan_backend(aum_scan::Backend::Reference);
     let io = load_io(&format!("{name}.io.safetensors"));
     let logits = model.forward_mode(&io["input"], Mode::Inference).unwrap();
-    assert!(max_abs_diff(&logits, &io["logits"]) <= 1e-4);
+    assert!(max_abs_diff(&logits, &io["logits"]).unwrap() <= 1e-4);
 }
 
 #[test]
@@ -87,14 +74,21 @@ fn pth_files_equal_the_safetensors() {
         let ckpt = Checkpoint::load(fixture(&file)).unwrap();
         assert_eq!(ckpt.config, reference.config, "{file}");
         for (k, t) in &reference.tensors {
-            assert_eq!(max_abs_diff(&ckpt.tensors[k], t), 0.0, "{file}: {k}");
+            assert_eq!(
+                max_abs_diff(&ckpt.tensors[k], t).unwrap(),
+                0.0,
+                "{file}: {k}"
+            );
         }
         let logits = ckpt
             .model(&Device::Cpu)
             .unwrap()
             .forward_mode(&io["input"], Mode::Inference)
             .unwrap();
-        assert!(max_abs_diff(&logits, &io["logits"]) <= 1e-4, "{file}");
+        assert!(
+            max_abs_diff(&logits, &io["logits"]).unwrap() <= 1e-4,
+            "{file}"
+        );
     }
 }
 

@@ -21,17 +21,7 @@ fn shape_errors_name_the_tensor() {
         d_state: 2,
         groups: 1,
     };
-    let p = random_problem(
-        dims,
-        Optional {
-            d: true,
-            z: true,
-            delta_bias: true,
-            h0: true,
-        },
-        true,
-        1,
-    );
+    let p = random_problem(dims, Optional::ALL, true, 1);
     let u = tensor(&p.u, &[1, 4, 3]);
     let a = tensor(&p.a, &[3, 2]);
     let b = tensor(&p.b, &[1, 4, 2]);
@@ -123,17 +113,7 @@ fn autograd_with_groups_h0_and_last_state() {
         d_state: 3,
         groups: 3,
     };
-    let p = random_problem(
-        dims,
-        Optional {
-            d: true,
-            z: true,
-            delta_bias: true,
-            h0: true,
-        },
-        true,
-        3,
-    );
+    let p = random_problem(dims, Optional::ALL, true, 3);
     let mut rng = common::Rng::new(4);
     let wy = rng.vec(dims.seq_elems(), -1.0, 1.0);
     let wl = rng.vec(dims.state_elems(), -1.0, 1.0);
@@ -198,17 +178,7 @@ fn step_loop_baseline_matches_reference() {
         d_state: 4,
         groups: 1,
     };
-    let p = random_problem(
-        dims,
-        Optional {
-            d: true,
-            z: true,
-            delta_bias: true,
-            h0: true,
-        },
-        true,
-        5,
-    );
+    let p = random_problem(dims, Optional::ALL, true, 5);
     let seq = [2, 7, 5];
     let (u, delta, z) = (
         tensor(&p.u, &seq),
@@ -257,13 +227,7 @@ fn untracked_tensors_scan_like_the_slices() {
         d_state: 4,
         groups: 1,
     };
-    let all = Optional {
-        d: true,
-        z: true,
-        delta_bias: true,
-        h0: true,
-    };
-    let p = random_problem(dims, all, true, 7);
+    let p = random_problem(dims, Optional::ALL, true, 7);
     let seq = [2, 11, 20];
     let f64_of = |data: &[f32], shape: &[usize]| tensor(data, shape).to_dtype(DType::F64).unwrap();
     let (u, delta, z) = (

@@ -241,7 +241,10 @@ impl Net {
                 };
                 let fe = serde_json::to_string(front_end)
                     .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                ck.save(path, HashMap::from([("aum.frontend".to_string(), fe)]))
+                ck.save(
+                    path,
+                    HashMap::from([(aum_core::tensors::meta::FRONT_END.to_string(), fe)]),
+                )
             }
         }
     }

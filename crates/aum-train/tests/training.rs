@@ -211,15 +211,8 @@ fn interrupted_and_resumed_equals_uninterrupted() {
     let a = whole.net.tensors().unwrap();
     let b = resumed.net.tensors().unwrap();
     for (name, ta) in &a {
-        let diff = (ta - &b[name])
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name} differs");
+        let diff = aum_core::tensors::max_abs_diff(ta, &b[name]).unwrap();
+        assert_eq!(diff, 0.0, "{name} differs");
     }
     assert_eq!(whole.progress.history.len(), resumed.progress.history.len());
     assert_eq!(

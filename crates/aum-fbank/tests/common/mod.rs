@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use safetensors::SafeTensors;
 
+pub use aum_core::testdata::shared_data;
+
 /// A fixture file: its f32 tensors (with shapes) and its metadata.
 pub struct Fixture {
     pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
@@ -66,26 +68,6 @@ pub fn fixtures_in(dir: &str) -> Vec<PathBuf> {
     .collect();
     v.sort();
     v
-}
-
-/// A file under ../shared/data (or `$AUM_SHARED_DATA`). Missing data skips the test locally but
-/// fails it under CI (`CI=true`), so CI never passes by skipping.
-pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("AUM_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let p = root.join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{} is missing and CI=true: tests that need ../shared/data must not skip",
-            p.display()
-        );
-    }
-    eprintln!("skipping: {} not found", p.display());
-    None
 }
 
 /// max |a - b|, and max |a - b| over the entries where `reference > above`.

@@ -160,6 +160,16 @@ pub struct Optional {
     pub h0: bool,
 }
 
+impl Optional {
+    /// D, z, delta_bias and h0 all present.
+    pub const ALL: Optional = Optional {
+        d: true,
+        z: true,
+        delta_bias: true,
+        h0: true,
+    };
+}
+
 /// A random problem with Mamba-like magnitudes. With `softplus`, delta is a raw pre-activation;
 /// without, it is already a positive step size (and the bias keeps it positive).
 pub fn random_problem(dims: ScanDims, opt: Optional, softplus: bool, seed: u64) -> Problem {

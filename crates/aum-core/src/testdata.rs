@@ -1,0 +1,27 @@
+//! Where the workspace's tests find third-party data: `../shared/data` next to the checkout (or
+//! `$AUM_SHARED_DATA`). That data is never committed, so the tests that need it ask here.
+
+use std::path::{Path, PathBuf};
+
+/// The path of `rel` under the shared data folder, or `None` (with a note on stderr) when it is
+/// missing, so that a local run skips the test.
+///
+/// # Panics
+/// When it is missing and `CI=true`: CI must never pass by skipping.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("AUM_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let p = root.join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{} is missing and CI=true: tests that need ../shared/data must not skip",
+            p.display()
+        );
+    }
+    eprintln!("skipping: {} not found", p.display());
+    None
+}
