@@ -194,6 +194,39 @@ impl ScanDims {
     }
 }
 
+/// The scan's inputs owned, laid out as [`ScanSlices`] (which [`ScanData::slices`] borrows):
+/// for callers that build or load a problem and scan it, such as the CLI and benchmarks.
+#[derive(Clone, Debug)]
+pub struct ScanData {
+    pub dims: ScanDims,
+    pub u: Vec<f32>,
+    pub delta: Vec<f32>,
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+    pub c: Vec<f32>,
+    pub d: Option<Vec<f32>>,
+    pub z: Option<Vec<f32>>,
+    pub delta_bias: Option<Vec<f32>>,
+    pub h0: Option<Vec<f32>>,
+}
+
+impl ScanData {
+    pub fn slices(&self) -> ScanSlices<'_> {
+        ScanSlices {
+            dims: self.dims,
+            u: &self.u,
+            delta: &self.delta,
+            a: &self.a,
+            b: &self.b,
+            c: &self.c,
+            d: self.d.as_deref(),
+            z: self.z.as_deref(),
+            delta_bias: self.delta_bias.as_deref(),
+            h0: self.h0.as_deref(),
+        }
+    }
+}
+
 /// The scan's inputs as contiguous row-major `f32` slices, laid out as in the crate docs
 /// (B and C always as (batch, L, groups, d_state)).
 #[derive(Clone, Copy, Debug)]

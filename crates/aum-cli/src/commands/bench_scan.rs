@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aum_scan::{
-    baseline, scan_backward, scan_forward, Backend, ScanDims, ScanInputs, ScanOptions, ScanSlices,
+    baseline, scan_backward, scan_forward, Backend, ScanData, ScanDims, ScanInputs, ScanOptions,
 };
 use candle_core::{Device, Tensor, Var};
 
@@ -204,17 +204,10 @@ fn peak_memory(d_inner: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Random inputs with Mamba-like statistics, in the crate's token-major layout.
+/// Random inputs with Mamba-like statistics, in the crate's token-major layout, and a gradient
+/// for the outputs.
 struct Problem {
-    dims: ScanDims,
-    u: Vec<f32>,
-    delta: Vec<f32>,
-    a: Vec<f32>,
-    b: Vec<f32>,
-    c: Vec<f32>,
-    d: Vec<f32>,
-    z: Vec<f32>,
-    bias: Vec<f32>,
+    data: ScanData,
     grad_y: Vec<f32>,
 }
 
@@ -233,53 +226,41 @@ impl Problem {
             (0..n).map(|_| rng.uniform(lo, hi)).collect()
         };
         Self {
-            u: vec(seq, -1.0, 1.0),
-            delta: vec(seq, -1.0, 1.0),
-            // S4D-real initialisation: A[d, n] = -(n + 1).
-            a: (0..d_inner * D_STATE)
-                .map(|i| -((i % D_STATE) as f32 + 1.0))
-                .collect(),
-            b: vec(dims.bc_elems(), -1.0, 1.0),
-            c: vec(dims.bc_elems(), -1.0, 1.0),
-            d: vec(d_inner, 0.5, 1.5),
-            z: vec(seq, -2.0, 2.0),
-            // dt = softplus(delta + bias) mostly in 0.001 .. 0.1, as in trained models.
-            bias: vec(d_inner, -6.0, -3.0),
+            data: ScanData {
+                u: vec(seq, -1.0, 1.0),
+                delta: vec(seq, -1.0, 1.0),
+                // S4D-real initialisation: A[d, n] = -(n + 1).
+                a: (0..d_inner * D_STATE)
+                    .map(|i| -((i % D_STATE) as f32 + 1.0))
+                    .collect(),
+                b: vec(dims.bc_elems(), -1.0, 1.0),
+                c: vec(dims.bc_elems(), -1.0, 1.0),
+                d: Some(vec(d_inner, 0.5, 1.5)),
+                z: Some(vec(seq, -2.0, 2.0)),
+                // dt = softplus(delta + bias) mostly in 0.001 .. 0.1, as in trained models.
+                delta_bias: Some(vec(d_inner, -6.0, -3.0)),
+                h0: None,
+                dims,
+            },
             grad_y: vec(seq, -1.0, 1.0),
-            dims,
-        }
-    }
-
-    fn slices(&self) -> ScanSlices<'_> {
-        ScanSlices {
-            dims: self.dims,
-            u: &self.u,
-            delta: &self.delta,
-            a: &self.a,
-            b: &self.b,
-            c: &self.c,
-            d: Some(&self.d),
-            z: Some(&self.z),
-            delta_bias: Some(&self.bias),
-            h0: None,
         }
     }
 
     fn forward(&self, opts: &ScanOptions) -> Result<()> {
-        scan_forward(&self.slices(), opts)?;
+        scan_forward(&self.data.slices(), opts)?;
         Ok(())
     }
 
     fn forward_backward(&self, opts: &ScanOptions) -> Result<()> {
-        scan_forward(&self.slices(), opts)?;
-        scan_backward(&self.slices(), &self.grad_y, None, opts)?;
+        scan_forward(&self.data.slices(), opts)?;
+        scan_backward(&self.data.slices(), &self.grad_y, None, opts)?;
         Ok(())
     }
 
     /// The candle tensor-op loop; with `backward`, on variables and followed by
     /// `loss.backward()`.
     fn step_loop(&self, backward: bool) -> Result<()> {
-        let s = self.dims;
+        let s = self.data.dims;
         let dev = Device::Cpu;
         let seq = (1, s.len, s.d_inner);
         let bc = (1, s.len, s.d_state);
@@ -292,18 +273,18 @@ impl Problem {
                 t
             })
         };
-        let u = mk(&self.u, &[seq.0, seq.1, seq.2])?;
-        let delta = mk(&self.delta, &[seq.0, seq.1, seq.2])?;
-        let a = mk(&self.a, &[s.d_inner, s.d_state])?;
-        let b = mk(&self.b, &[bc.0, bc.1, bc.2])?;
-        let c = mk(&self.c, &[bc.0, bc.1, bc.2])?;
-        let d = mk(&self.d, &[s.d_inner])?;
-        let z = mk(&self.z, &[seq.0, seq.1, seq.2])?;
-        let bias = mk(&self.bias, &[s.d_inner])?;
-        let inputs = ScanInputs::new(&u, &delta, &a, &b, &c)
-            .with_d(&d)
-            .with_z(&z)
-            .with_delta_bias(&bias);
+        let x = self.data.slices();
+        let optional = |v: Option<&[f32]>, shape: &[usize]| v.map(|v| mk(v, shape)).transpose();
+        let u = mk(x.u, &[seq.0, seq.1, seq.2])?;
+        let delta = mk(x.delta, &[seq.0, seq.1, seq.2])?;
+        let a = mk(x.a, &[s.d_inner, s.d_state])?;
+        let b = mk(x.b, &[bc.0, bc.1, bc.2])?;
+        let c = mk(x.c, &[bc.0, bc.1, bc.2])?;
+        let d = optional(x.d, &[s.d_inner])?;
+        let z = optional(x.z, &[seq.0, seq.1, seq.2])?;
+        let bias = optional(x.delta_bias, &[s.d_inner])?;
+        let mut inputs = ScanInputs::new(&u, &delta, &a, &b, &c);
+        (inputs.d, inputs.z, inputs.delta_bias) = (d.as_ref(), z.as_ref(), bias.as_ref());
         let out = baseline::step_loop(&inputs, true)?;
         if backward {
             let grad_y = Tensor::from_slice(&self.grad_y, seq, &dev)?;

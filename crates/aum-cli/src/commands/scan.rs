@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aum_scan::{
-    scan_backward, scan_forward, selective_scan, Backend, Direction, ScanDims, ScanGrads,
-    ScanInputs, ScanOptions, ScanResult, ScanSlices,
+    scan_backward, scan_forward, selective_scan, Backend, Direction, ScanData, ScanDims, ScanGrads,
+    ScanInputs, ScanOptions, ScanResult,
 };
 use candle_core::{DType, Device, Tensor, Var};
 
@@ -78,7 +78,7 @@ pub fn run(args: &ScanArgs) -> Result<()> {
         },
         backend: args.backend.into(),
     };
-    let dims = input.dims;
+    let dims = input.data.dims;
     println!(
         "{}: batch {}, d_inner {}, L {}, d_state {}, groups {}; backend {}",
         args.input.display(),
@@ -132,7 +132,7 @@ pub fn run(args: &ScanArgs) -> Result<()> {
 
 /// Runs the scan on the slices in host memory (reference or cpu backend).
 fn run_host(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<ScanGrads>)> {
-    let x = input.slices();
+    let x = input.data.slices();
     let start = Instant::now();
     let fwd = scan_forward(&x, opts)?;
     println!("forward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
@@ -153,23 +153,24 @@ fn run_host(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<Sca
 fn run_cuda(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<ScanGrads>)> {
     let dev = Device::new_cuda(0)
         .context("opening CUDA device 0 (needs a GPU and a build with --features cuda)")?;
-    let s = input.dims;
+    let s = input.data.dims;
     let seq = [s.batch, s.len, s.d_inner];
     let var = |v: &[f32], shape: &[usize]| -> Result<Var> {
         Ok(Var::from_tensor(&Tensor::from_slice(v, shape, &dev)?)?)
     };
     let opt_var =
         |v: &Option<Vec<f32>>, shape: &[usize]| v.as_deref().map(|v| var(v, shape)).transpose();
-    let u = var(&input.u, &seq)?;
-    let delta = var(&input.delta, &seq)?;
-    let a = var(&input.a, &[s.d_inner, s.d_state])?;
+    let u = var(&input.data.u, &seq)?;
+    let delta = var(&input.data.delta, &seq)?;
+    let a = var(&input.data.a, &[s.d_inner, s.d_state])?;
     let bc_shape = [s.batch, s.len, s.groups, s.d_state];
-    let b = var(&input.b, &bc_shape)?;
-    let c = var(&input.c, &bc_shape)?;
-    let d = opt_var(&input.d, &[s.d_inner])?;
-    let z = opt_var(&input.z, &seq)?;
-    let bias = opt_var(&input.delta_bias, &[s.d_inner])?;
+    let b = var(&input.data.b, &bc_shape)?;
+    let c = var(&input.data.c, &bc_shape)?;
+    let d = opt_var(&input.data.d, &[s.d_inner])?;
+    let z = opt_var(&input.data.z, &seq)?;
+    let bias = opt_var(&input.data.delta_bias, &[s.d_inner])?;
     let h0 = input
+        .data
         .h0
         .as_deref()
         .map(|v| Tensor::from_slice(v, (s.batch, s.d_inner, s.d_state), &dev))
@@ -266,18 +267,9 @@ fn flat(t: &Tensor) -> Result<Vec<f32>> {
 
 /// The input tensors converted to the scan's token-major layout.
 struct Input {
-    dims: ScanDims,
+    data: ScanData,
     /// Whether B and C came with an explicit groups axis.
     grouped_bc: bool,
-    u: Vec<f32>,
-    delta: Vec<f32>,
-    a: Vec<f32>,
-    b: Vec<f32>,
-    c: Vec<f32>,
-    d: Option<Vec<f32>>,
-    z: Option<Vec<f32>>,
-    delta_bias: Option<Vec<f32>>,
-    h0: Option<Vec<f32>>,
     grad_out: Option<Vec<f32>>,
 }
 
@@ -324,46 +316,33 @@ impl Input {
         let seq_opt = |name: &str| t.get(name).map(seq).transpose();
         let flat_opt = |name: &str| t.get(name).map(flat).transpose();
         Ok(Self {
-            dims,
+            data: ScanData {
+                dims,
+                u: seq(u)?,
+                delta: seq(get("delta")?)?,
+                a: flat(a)?,
+                b: bc(b)?,
+                c: bc(get("C")?)?,
+                d: flat_opt("D")?,
+                z: seq_opt("z")?,
+                delta_bias: flat_opt("delta_bias")?,
+                h0: flat_opt("h0")?,
+            },
             grouped_bc,
-            u: seq(u)?,
-            delta: seq(get("delta")?)?,
-            a: flat(a)?,
-            b: bc(b)?,
-            c: bc(get("C")?)?,
-            d: flat_opt("D")?,
-            z: seq_opt("z")?,
-            delta_bias: flat_opt("delta_bias")?,
-            h0: flat_opt("h0")?,
             grad_out: seq_opt("grad_out")?,
         })
     }
 
-    fn slices(&self) -> ScanSlices<'_> {
-        ScanSlices {
-            dims: self.dims,
-            u: &self.u,
-            delta: &self.delta,
-            a: &self.a,
-            b: &self.b,
-            c: &self.c,
-            d: self.d.as_deref(),
-            z: self.z.as_deref(),
-            delta_bias: self.delta_bias.as_deref(),
-            h0: self.h0.as_deref(),
-        }
-    }
-
     /// (batch, L, d_inner) data -> a (batch, d_inner, L) tensor.
     fn seq_to_upstream(&self, v: Vec<f32>) -> Result<Tensor> {
-        let s = self.dims;
+        let s = self.data.dims;
         let t = Tensor::from_vec(v, (s.batch, s.len, s.d_inner), &Device::Cpu)?;
         Ok(t.transpose(1, 2)?.contiguous()?)
     }
 
     /// (batch, L, groups, d_state) data -> B's or C's input layout.
     fn bc_to_upstream(&self, v: Vec<f32>) -> Result<Tensor> {
-        let s = self.dims;
+        let s = self.data.dims;
         let t = Tensor::from_vec(v, (s.batch, s.len, s.groups, s.d_state), &Device::Cpu)?;
         let t = if self.grouped_bc {
             t.permute((0, 2, 3, 1))?

@@ -1,7 +1,7 @@
 //! Shared helpers: fixture loading, random problems, comparisons.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use aum_scan::{ScanDims, ScanSlices};
+use aum_scan::ScanDims;
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,36 +9,7 @@ use std::path::PathBuf;
 pub const FIXTURES: [&str; 4] = ["small", "medium", "long-2500", "no-z-no-D-no-bias"];
 
 /// Owned inputs of one problem, in the crate's token-major layout.
-#[derive(Clone, Debug)]
-pub struct Problem {
-    pub dims: ScanDims,
-    pub u: Vec<f32>,
-    pub delta: Vec<f32>,
-    pub a: Vec<f32>,
-    pub b: Vec<f32>,
-    pub c: Vec<f32>,
-    pub d: Option<Vec<f32>>,
-    pub z: Option<Vec<f32>>,
-    pub delta_bias: Option<Vec<f32>>,
-    pub h0: Option<Vec<f32>>,
-}
-
-impl Problem {
-    pub fn slices(&self) -> ScanSlices<'_> {
-        ScanSlices {
-            dims: self.dims,
-            u: &self.u,
-            delta: &self.delta,
-            a: &self.a,
-            b: &self.b,
-            c: &self.c,
-            d: self.d.as_deref(),
-            z: self.z.as_deref(),
-            delta_bias: self.delta_bias.as_deref(),
-            h0: self.h0.as_deref(),
-        }
-    }
-}
+pub type Problem = aum_scan::ScanData;
 
 /// A fixture converted to the crate's layout, with its expected results.
 pub struct Fixture {
