@@ -87,6 +87,24 @@ impl Canvas {
     }
 
     /// Writes the canvas as an 8-bit RGB PNG, atomically.
+    /// Ticks, grey gridlines and labels 0.00 .. 1.00 on the y axis of a plot area whose
+    /// top-left corner is (left, top), `w` by `h` pixels.
+    pub fn unit_y_axis(&mut self, left: i64, top: i64, w: i64, h: i64) {
+        for tick in 0..=4 {
+            let y = top + h - tick * h / 4;
+            self.line((left - 5, y), (left, y), BLACK);
+            self.line((left + 1, y), (left + w, y), [230, 230, 230]);
+            let label = format!("{:.2}", tick as f64 / 4.0);
+            self.text(
+                left - 8 - Self::text_width(&label, 1),
+                y - 3,
+                &label,
+                1,
+                BLACK,
+            );
+        }
+    }
+
     pub fn save_png(&self, path: &Path) -> Result<()> {
         let mut bytes = Vec::new();
         {

@@ -1,11 +1,9 @@
 //! The `aum fbank` command end to end: outputs, PNG, and per-file errors.
 
 use std::path::Path;
-use std::process::Command;
 
-fn aum() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_aum"))
-}
+mod common;
+use common::aum;
 
 fn asset(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn aum() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_aum"))
-}
+mod common;
+use common::{aum, stdout_of};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,16 +25,6 @@ fn max_logits_diff(out: &Path, io: &Path) -> f32 {
     let load = |p: &Path| candle_core::safetensors::load(p, &candle_core::Device::Cpu).unwrap();
     let (ours, io) = (load(out), load(io));
     aum_core::tensors::max_abs_diff(&ours["logits"], &io["logits"]).unwrap()
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

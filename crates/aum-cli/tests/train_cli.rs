@@ -7,19 +7,8 @@ use std::process::Command;
 
 use aum_core::testdata::shared_data;
 
-fn aum() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_aum"))
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{aum, stdout_of};
 
 /// A 16 kHz PCM16 mono WAV of a tone.
 fn write_tone(path: &Path, hz: f32, secs: f32) {

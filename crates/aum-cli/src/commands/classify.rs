@@ -250,19 +250,7 @@ fn plot_timeline(clf: &Classifier, windows: &[Window], k: usize, title: &str) ->
     c.text(left, 12, title, 2, BLACK);
     c.line((left, top), (left, top + h), BLACK);
     c.line((left, top + h), (left + w, top + h), BLACK);
-    for tick in 0..=4 {
-        let y = top + h - tick * h / 4;
-        c.line((left - 5, y), (left, y), BLACK);
-        c.line((left + 1, y), (left + w, y), [230, 230, 230]);
-        let label = format!("{:.2}", tick as f64 / 4.0);
-        c.text(
-            left - 8 - Canvas::text_width(&label, 1),
-            y - 3,
-            &label,
-            1,
-            BLACK,
-        );
-    }
+    c.unit_y_axis(left, top, w, h);
     let end = windows.last().map_or(1.0, |w| w.end).max(1e-3);
     let x_of = |t: f64| left + (t / end * w as f64) as i64;
     for s in 0..=(end.ceil() as i64) {

@@ -312,18 +312,7 @@ fn curves_png(history: &[EpochRecord]) -> Canvas {
     let n = history.len().max(2);
     let x_of = |e: usize| left + ((e as f64 - 1.0) / (n as f64 - 1.0) * w as f64) as i64;
     let max_loss = history.iter().map(|r| r.train_loss).fold(1e-9, f64::max);
-    for tick in 0..=4 {
-        let y = top + h - tick * h / 4;
-        c.line((left + 1, y), (left + w, y), [230, 230, 230]);
-        let label = format!("{:.2}", tick as f64 / 4.0);
-        c.text(
-            left - 8 - Canvas::text_width(&label, 1),
-            y - 3,
-            &label,
-            1,
-            BLACK,
-        );
-    }
+    c.unit_y_axis(left, top, w, h);
     for r in history {
         let x = x_of(r.epoch);
         c.line((x, top + h), (x, top + h + 3), BLACK);
