@@ -2,7 +2,6 @@
 //! checkpoints of aum-model.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
 use common::{aum, stdout_of};

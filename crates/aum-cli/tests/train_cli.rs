@@ -3,7 +3,6 @@
 //! without a checkpoint.
 
 use std::path::Path;
-use std::process::Command;
 
 use aum_core::testdata::shared_data;
 
