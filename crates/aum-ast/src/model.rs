@@ -27,6 +27,9 @@ impl candle_core::InplaceOp1 for SoftmaxInPlace {
         use rayon::prelude::*;
         let width = layout.dims().last().copied().unwrap_or(1);
         let data = contiguous_f32(storage, layout, "softmax")?;
+        if data.is_empty() {
+            return Ok(());
+        }
         // 16 rows per task: enough work to amortise the task, many tasks to balance.
         data.par_chunks_mut(16 * width)
             .for_each(|rows| aum_core::fastmath::softmax_rows(rows, width));
