@@ -33,11 +33,13 @@ const LANES: usize = 16;
 /// Vectors per rayon task at most, so that a task's saved states and buffers stay in L2.
 const MAX_VECTORS_PER_TASK: usize = 32;
 
-/// How many vectors each rayon task gets: at least two tasks per thread, so an uneven split
-/// still keeps every core busy.
+/// How many vectors each rayon task gets: the same number of tasks for every thread, as few as
+/// [`MAX_VECTORS_PER_TASK`] allows. A task's vectors are adjacent channels, so fewer, larger
+/// tasks read longer contiguous runs of each token's row.
 fn vectors_per_task(vectors: usize) -> usize {
-    let tasks = 2 * rayon::current_num_threads();
-    vectors.div_ceil(tasks).clamp(1, MAX_VECTORS_PER_TASK)
+    let per_thread = vectors.div_ceil(rayon::current_num_threads());
+    let tasks_per_thread = per_thread.div_ceil(MAX_VECTORS_PER_TASK).max(1);
+    per_thread.div_ceil(tasks_per_thread).max(1)
 }
 
 /// One vector of work: batch row `b`, channels `c0 .. c0 + width` (width <= 16) of `group`.
@@ -71,16 +73,6 @@ fn plan(dims: &ScanDims) -> Vec<Vector> {
 impl Vector {
     fn width(&self) -> usize {
         self.mask.count_ones() as usize
-    }
-
-    /// The vector as an item of the generic kernels, for their offset helpers.
-    fn item(&self) -> super::Item {
-        super::Item {
-            b: self.b,
-            group: self.group,
-            c0: self.c0,
-            width: self.width(),
-        }
     }
 }
 
@@ -170,26 +162,43 @@ impl<const C: usize> Tokens<C> {
         dir: crate::Direction,
         steps: std::ops::Range<usize>,
     ) {
-        let dims = x.dims;
-        let item = v.item();
         for (i, s) in steps.enumerate() {
-            let t = dir.token(s, dims.len);
-            let off = super::seq_offset(&dims, &item, t);
-            self.seq[i] = off;
-            self.bc[i] = super::bc_offset(&dims, &item, t);
-            // SAFETY: `off .. off + width` is inside the (batch, L, d_inner) tensors and masked
-            // lanes are not read.
-            unsafe {
-                let u = _mm512_maskz_loadu_ps(v.mask, x.u.as_ptr().add(off));
-                let raw = _mm512_add_ps(
-                    _mm512_maskz_loadu_ps(v.mask, x.delta.as_ptr().add(off)),
-                    p.bias,
-                );
-                let dt = if softplus_on { softplus(raw) } else { raw };
-                self.u[i] = u;
-                self.dt[i] = dt;
-                self.dtu[i] = _mm512_mul_ps(dt, u);
-            }
+            // SAFETY: the caller's.
+            unsafe { self.load_step(x, v, p, softplus_on, i, dir.token(s, x.dims.len)) };
+        }
+    }
+
+    /// Loads token `t` of vector `v` as the chunk's step `i`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `t` must lie within the sequence and `i` below C.
+    #[inline(always)]
+    unsafe fn load_step(
+        &mut self,
+        x: &ScanSlices<'_>,
+        v: &Vector,
+        p: &Params,
+        softplus_on: bool,
+        i: usize,
+        t: usize,
+    ) {
+        let dims = x.dims;
+        let row = v.b * dims.len + t;
+        let off = row * dims.d_inner + v.c0;
+        self.seq[i] = off;
+        self.bc[i] = (row * dims.groups + v.group) * dims.d_state;
+        // SAFETY: `off .. off + width` is inside the (batch, L, d_inner) tensors and masked
+        // lanes are not read.
+        unsafe {
+            let u = _mm512_maskz_loadu_ps(v.mask, x.u.as_ptr().add(off));
+            let raw = _mm512_add_ps(
+                _mm512_maskz_loadu_ps(v.mask, x.delta.as_ptr().add(off)),
+                p.bias,
+            );
+            let dt = if softplus_on { softplus(raw) } else { raw };
+            *self.u.get_unchecked_mut(i) = u;
+            *self.dt.get_unchecked_mut(i) = dt;
+            *self.dtu.get_unchecked_mut(i) = _mm512_mul_ps(dt, u);
         }
     }
 }
