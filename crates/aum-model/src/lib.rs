@@ -14,6 +14,7 @@ mod checkpoint;
 mod classify;
 mod config;
 mod conv;
+mod dense;
 mod init;
 mod mixer;
 mod model;

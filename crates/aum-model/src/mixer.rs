@@ -4,10 +4,11 @@
 
 use aum_scan::{selective_scan, Backend, Direction, ScanInputs, ScanOptions};
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::{Init, VarBuilder};
 
 use crate::config::{Config, Variant};
 use crate::conv::{conv_silu, ConvSide};
+use crate::dense::Dense;
 
 /// Conv, projections and skip of one scan direction (v2 has two; v1 and none one).
 #[derive(Debug, Clone)]
@@ -15,9 +16,9 @@ struct Branch {
     /// (d_inner, k)
     conv_w: Tensor,
     conv_b: Tensor,
-    x_proj: Linear,
+    x_proj: Dense,
     /// Without bias: upstream adds `dt_proj.bias` inside the softplus, as `delta_bias`.
-    dt_proj: Linear,
+    dt_proj: Dense,
     dt_bias: Tensor,
     d: Tensor,
 }
@@ -43,7 +44,14 @@ impl Branch {
             .get_with_hints((di, 1, k), "weight", uniform)?
             .reshape((di, k))?;
         let conv_b = conv.get_with_hints(di, "bias", uniform)?;
-        let x_proj = candle_nn::linear_no_bias(di, r + 2 * n, vb.pp(format!("x_proj{suffix}")))?;
+        let x_proj = Dense::new(
+            vb.pp(format!("x_proj{suffix}")).get_with_hints(
+                (r + 2 * n, di),
+                "weight",
+                candle_nn::init::DEFAULT_KAIMING_NORMAL,
+            )?,
+            None,
+        )?;
         let dt = vb.pp(format!("dt_proj{suffix}"));
         let dt_bound = 1.0 / (r as f64).sqrt();
         let dt_w = dt.get_with_hints(
@@ -60,7 +68,7 @@ impl Branch {
             conv_w,
             conv_b,
             x_proj,
-            dt_proj: Linear::new(dt_w, None),
+            dt_proj: Dense::new(dt_w, None)?,
             dt_bias,
             d,
         })
@@ -110,9 +118,9 @@ pub struct Mixer {
     /// The two halves of upstream's `in_proj` (x's rows, then z's): two matmuls give two
     /// contiguous outputs, where one matmul and `narrow` would leave both strided and cost a
     /// copy at every consumer (conv, both scans).
-    in_x: Linear,
-    in_z: Linear,
-    out_proj: Linear,
+    in_x: Dense,
+    in_z: Dense,
+    out_proj: Dense,
     a_log: Tensor,
     forward: Branch,
     /// v1 and v2: A of the reverse scan.
@@ -125,12 +133,17 @@ pub struct Mixer {
 impl Mixer {
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         let (d, di, n) = (cfg.embed_dim, cfg.d_inner(), cfg.d_state);
-        let in_proj = candle_nn::linear_no_bias(d, 2 * di, vb.pp("in_proj"))?
-            .weight()
-            .clone();
-        let in_x = Linear::new(in_proj.narrow(0, 0, di)?, None);
-        let in_z = Linear::new(in_proj.narrow(0, di, di)?, None);
-        let out_proj = candle_nn::linear_no_bias(di, d, vb.pp("out_proj"))?;
+        let kaiming = candle_nn::init::DEFAULT_KAIMING_NORMAL;
+        let in_proj = vb
+            .pp("in_proj")
+            .get_with_hints((2 * di, d), "weight", kaiming)?;
+        let in_x = Dense::new(in_proj.narrow(0, 0, di)?, None)?;
+        let in_z = Dense::new(in_proj.narrow(0, di, di)?, None)?;
+        let out_proj = Dense::new(
+            vb.pp("out_proj")
+                .get_with_hints((d, di), "weight", kaiming)?,
+            None,
+        )?;
         // Fresh models get upstream's structured initial values from `init::initialize`.
         let a_log = vb.get_with_hints((di, n), "A_log", Init::Const(0.0))?;
         let forward = Branch::new(cfg, &vb, "")?;

@@ -5,9 +5,10 @@
 use aum_core::{spectrogram_patches, AudioClassifier, Mode};
 use aum_scan::Backend;
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::{Init, VarBuilder};
 
 use crate::config::Config;
+use crate::dense::Dense;
 use crate::mixer::Mixer;
 use crate::posembed::resample_pos_embed;
 
@@ -22,15 +23,15 @@ struct Block {
 #[derive(Debug, Clone)]
 pub struct AudioMamba {
     cfg: Config,
-    /// (D, patch_f * patch_t): the conv kernel flattened in [freq][time] order.
-    patch_w: Tensor,
-    patch_b: Tensor,
+    /// The patch conv as a matmul: its kernel flattened to (D, patch_f * patch_t) in
+    /// [freq][time] order, and its bias.
+    patch: Dense,
     /// (1, 1 + N, D); row 0 belongs to the CLS token.
     pos_embed: Tensor,
     cls_token: Tensor,
     blocks: Vec<Block>,
     norm_f: Tensor,
-    head: Linear,
+    head: Dense,
     backend: Backend,
 }
 
@@ -61,7 +62,10 @@ impl AudioMamba {
                 },
             )?
             .reshape((d, pf * pt))?;
-        let patch_b = pe.get_with_hints(d, "bias", Init::Const(0.0))?;
+        let patch = Dense::new(
+            patch_w,
+            Some(pe.get_with_hints(d, "bias", Init::Const(0.0))?),
+        )?;
         let trunc = Init::Randn {
             mean: 0.0,
             stdev: 0.02,
@@ -80,10 +84,10 @@ impl AudioMamba {
             .collect::<Result<Vec<_>>>()?;
         let norm_f = vb.get_with_hints(d, "norm_f.weight", Init::Const(1.0))?;
         let hb = vb.pp("head");
-        let head = Linear::new(
+        let head = Dense::new(
             hb.get_with_hints((cfg.num_classes, d), "weight", trunc)?,
             Some(hb.get_with_hints(cfg.num_classes, "bias", Init::Const(0.0))?),
-        );
+        )?;
         let backend = if vb.device().is_cuda() {
             Backend::Cuda
         } else {
@@ -91,8 +95,7 @@ impl AudioMamba {
         };
         Ok(Self {
             cfg,
-            patch_w,
-            patch_b,
+            patch,
             pos_embed,
             cls_token,
             blocks,
@@ -107,7 +110,7 @@ impl AudioMamba {
     }
 
     pub fn device(&self) -> &Device {
-        self.head.weight().device()
+        self.head.device()
     }
 
     /// Runs the selective scan on another backend (e.g. the reference, to check the fast one).
@@ -134,9 +137,7 @@ impl AudioMamba {
     pub fn embed(&self, x: &Tensor) -> Result<(Tensor, usize)> {
         let (patches, grid) = self.patches(x)?;
         let b = patches.dim(0)?;
-        let tokens = patches
-            .broadcast_matmul(&self.patch_w.t()?)?
-            .broadcast_add(&self.patch_b)?;
+        let tokens = self.patch.forward(&patches)?;
         // A clip of another length gets the positional embedding resampled to its grid.
         let pos = resample_pos_embed(&self.pos_embed, self.cfg.grid(), grid)?;
         let n = grid.0 * grid.1;

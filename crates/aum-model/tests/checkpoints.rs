@@ -13,7 +13,7 @@ fn random_tensors(cfg: &Config) -> HashMap<String, Tensor> {
     AudioMamba::new(cfg.clone(), vb).unwrap();
     let data = varmap.data().lock().unwrap();
     data.iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
         .collect()
 }
 

@@ -173,7 +173,8 @@ fn compare(got: &Tensor, want: &Tensor, rtol: f32, atol: f32) -> Result<(f32, f3
 
 /// The CUDA op against the CPU backend on the same (rounded) inputs: every dtype, both
 /// directions, one and two groups, with and without h0. Fails if any tensor is out of
-/// tolerance.
+/// tolerance: in f32, 1e-4 relative plus 1e-5 of the tensor's largest value (ten times that
+/// floor for the gradients that are sums); 1e-2 and 1e-3 with f16 or bf16 inputs.
 fn cross_check(dev: &Device) -> Result<()> {
     let sizes = (2, 700, 48, 1);
     println!("cross-check against the cpu backend: batch 2, L 700 (3 chunks, ragged), d_inner 48, d_state 16");
@@ -206,6 +207,13 @@ fn cross_check(dev: &Device) -> Result<()> {
                 let want = outputs(&cpu, &opts(Backend::Cpu), &gy, &gl)?;
                 let (mut worst, mut all_ok) = (("", 0f32, 0f32), true);
                 for ((name, g), (_, w)) in got.iter().zip(&want) {
+                    // A, D and the bias sum over every token (1400 here), B and C over a
+                    // group's channels, in an order the GPU's atomics leave open.
+                    let summed = matches!(
+                        *name,
+                        "grad_A" | "grad_D" | "grad_bias" | "grad_B" | "grad_C"
+                    );
+                    let atol = if summed { 10.0 * atol } else { atol };
                     let (abs, rel, ok) = compare(g, w, rtol, atol)?;
                     if !ok {
                         println!("  FAIL {name}: max abs {abs:.3e}, max rel {rel:.3e}");
