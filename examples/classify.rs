@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{checkpoint}: {:?} AuM, D {}, {} layers, {} classes",
         ckpt.config.variant, ckpt.config.embed_dim, ckpt.config.depth, ckpt.config.num_classes
     );
-    let classifier = Classifier::new(&ckpt, &candle_core::Device::Cpu)?;
+    let classifier = Classifier::new(ckpt, &candle_core::Device::Cpu)?;
     let wave = decode_file(&audio)?.wave;
     for (label, score) in classifier.top_k(&wave, 5)? {
         println!("{score:.4}  {label}");

@@ -118,19 +118,20 @@ impl AnyCheckpoint {
         v
     }
 
-    /// The network on `device`.
-    pub fn model(&self, device: &Device) -> Result<Arc<dyn AudioClassifier + Send + Sync>> {
+    /// The network on `device`, which takes over the checkpoint's tensors.
+    pub fn into_model(self, device: &Device) -> Result<Arc<dyn AudioClassifier + Send + Sync>> {
         Ok(match self {
-            Self::Aum(c) => Arc::new(c.model(device)?),
+            Self::Aum(c) => Arc::new(c.into_model(device)?),
             Self::Ast { ckpt, .. } => Arc::new(ckpt.model(device)?),
         })
     }
 
-    pub fn classifier(&self, device: &Device) -> Result<Classifier> {
+    pub fn into_classifier(self, device: &Device) -> Result<Classifier> {
+        let (front_end, labels) = (self.front_end().clone(), self.labels().cloned());
         Ok(Classifier::from_parts(
-            self.model(device)?,
-            self.front_end().clone(),
-            self.labels().cloned(),
+            self.into_model(device)?,
+            front_end,
+            labels,
         )?)
     }
 

@@ -111,10 +111,22 @@ impl Checkpoint {
         Ok(self)
     }
 
-    /// Builds the model on `device`.
+    /// Builds the model on `device`, keeping the checkpoint. On the CPU the model's matmul
+    /// weights are transposed copies (see [`Checkpoint::into_model`]), so while both live the
+    /// weights take twice their size in memory.
     pub fn model(&self, device: &Device) -> Result<AudioMamba> {
         let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device);
         Ok(AudioMamba::new(self.config.clone(), vb)?)
+    }
+
+    /// Builds the model on `device` from the checkpoint's own tensors, each freed as soon as
+    /// the model has what it needs of it: the way to load for inference. (On the CPU, weights
+    /// that feed a matmul are kept transposed, which runs AuM's matmuls up to 1.6x faster.)
+    pub fn into_model(self, device: &Device) -> Result<AudioMamba> {
+        Ok(AudioMamba::new(
+            self.config,
+            crate::weights::handing_over(self.tensors, device),
+        )?)
     }
 
     /// Writes the checkpoint as safetensors with its config and labels in the metadata,

@@ -37,13 +37,11 @@ pub struct Window {
 }
 
 impl Classifier {
-    /// The Audio Mamba model of `ckpt` on `device`, with the checkpoint's front end and labels.
-    pub fn new(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
-        Self::from_parts(
-            Arc::new(ckpt.model(device)?),
-            ckpt.front_end.clone(),
-            ckpt.labels.clone(),
-        )
+    /// The Audio Mamba model of `ckpt` on `device`, with the checkpoint's front end and labels
+    /// (the checkpoint's tensors go to the model: [`Checkpoint::into_model`]).
+    pub fn new(ckpt: Checkpoint, device: &Device) -> Result<Self> {
+        let (front_end, labels) = (ckpt.front_end.clone(), ckpt.labels.clone());
+        Self::from_parts(Arc::new(ckpt.into_model(device)?), front_end, labels)
     }
 
     /// Any classifier with its front end; labels default to the class indices.

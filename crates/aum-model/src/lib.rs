@@ -4,7 +4,7 @@
 //! ```no_run
 //! use aum_model::{Checkpoint, Mode};
 //! let ckpt = Checkpoint::load("aum-base_audioset.pth")?;        // config inferred from tensors
-//! let model = ckpt.model(&candle_core::Device::Cpu)?;
+//! let model = ckpt.into_model(&candle_core::Device::Cpu)?;
 //! let x = candle_core::Tensor::zeros((1, 1024, 128), candle_core::DType::F32, &candle_core::Device::Cpu)?;
 //! let logits = model.forward_mode(&x, Mode::Inference)?;      // (1, classes)
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -53,7 +53,7 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<()> {
-    let mut clf = load_checkpoint(args.checkpoint.as_deref())?.classifier(&Device::Cpu)?;
+    let mut clf = load_checkpoint(args.checkpoint.as_deref())?.into_classifier(&Device::Cpu)?;
     if let Some(spec) = &args.labels {
         clf = clf.with_labels(load_labels(spec)?)?;
     }

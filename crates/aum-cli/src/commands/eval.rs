@@ -58,7 +58,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if data.is_empty() {
         bail!("no usable clip in {} ({})", args.data.display(), args.split);
     }
-    let model = ckpt.model(&Device::Cpu)?;
+    let model = ckpt.into_model(&Device::Cpu)?;
     let e = evaluate(
         model.as_ref(),
         &data,

@@ -33,7 +33,7 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
     } else {
         Device::Cpu
     };
-    let model = AnyCheckpoint::load(&args.checkpoint)?.model(&device)?;
+    let model = AnyCheckpoint::load(&args.checkpoint)?.into_model(&device)?;
     let tensors = candle_core::safetensors::load(&args.input, &device)
         .with_context(|| format!("reading {}", args.input.display()))?;
     let x = tensors.get(&args.tensor).with_context(|| {
