@@ -92,34 +92,29 @@ struct VectorSums {
     adj: Vec<__m512>,
 }
 
-/// Buffers of one chunk, reused by every vector of a task.
-struct Chunk {
-    tokens: Box<Tokens<CHUNK>>,
+/// One vector's buffers for the chunk being processed.
+struct VectorChunk {
+    tokens: Tokens<CHUNK>,
     /// Per token: the gradient reaching the pre-gate output, the pre-gate output, and the sums
     /// over states that give d(dt) (`s_a`) and du (`s_b`).
     dy: [__m512; CHUNK],
     y_pre: [__m512; CHUNK],
     s_a: [__m512; CHUNK],
     s_b: [__m512; CHUNK],
-    /// The current state's decays and states after each step.
-    decay: [__m512; CHUNK],
-    h: [__m512; CHUNK],
 }
 
-impl Chunk {
+impl VectorChunk {
     fn new() -> Box<Self> {
-        // SAFETY: all-zero bits are a valid vector of floats.
-        let zero: [__m512; CHUNK] = unsafe { std::mem::zeroed() };
-        Box::new(Self {
-            tokens: Tokens::new(),
-            dy: zero,
-            y_pre: zero,
-            s_a: zero,
-            s_b: zero,
-            decay: zero,
-            h: zero,
-        })
+        // SAFETY: all-zero bits are valid for these plain float and integer arrays.
+        Box::new(unsafe { std::mem::zeroed() })
     }
+}
+
+/// The current state's decays and states after each step of a chunk, shared by a task's
+/// vectors.
+struct Scratch {
+    decay: [__m512; CHUNK],
+    h: [__m512; CHUNK],
 }
 
 /// dB and dC of one chunk summed over the vectors of one (batch row, group), `[state][step]`,
@@ -140,7 +135,7 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
     // SAFETY (the unsafe calls of this function): the caller checked the CPU features; token
     // ranges are within the sequence.
     let params: Vec<Params> = run.iter().map(|v| unsafe { Params::load(x, v) }).collect();
-    let mut buf = Chunk::new();
+    let mut bufs: Vec<Box<VectorChunk>> = run.iter().map(|_| VectorChunk::new()).collect();
 
     // Pass 1: the forward recurrence, keeping every chunk's starting states: [vector][chunk][n].
     let mut checkpoints = vec![_mm512_setzero_ps(); run.len() * chunks * n_st];
@@ -149,10 +144,11 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
         .map(|v| unsafe { load_state(x.h0, &dims, v) })
         .collect();
     for c in 0..chunks {
-        for (i, ((v, p), h)) in run.iter().zip(&params).zip(&mut states).enumerate() {
+        unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, false) };
+        for (i, ((p, h), buf)) in params.iter().zip(&mut states).zip(&bufs).enumerate() {
             let at = (i * chunks + c) * n_st;
             checkpoints[at..at + n_st].copy_from_slice(h);
-            unsafe { advance(job, v, p, h, steps_of(c), &mut buf) };
+            unsafe { advance(x, p, h, steps_of(c).len(), &buf.tokens) };
         }
     }
 
@@ -171,8 +167,16 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
         db: vec![_mm512_setzero_ps(); n_st * CHUNK],
         dc: vec![_mm512_setzero_ps(); n_st * CHUNK],
     };
+    // SAFETY: all-zero bits are a valid vector of floats.
+    let mut scratch: Box<Scratch> = Box::new(unsafe { std::mem::zeroed() });
     for c in (0..chunks).rev() {
-        for (i, ((v, p), s)) in run.iter().zip(&params).zip(&mut sums).enumerate() {
+        unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, true) };
+        for (i, ((v, p), (s, buf))) in run
+            .iter()
+            .zip(&params)
+            .zip(sums.iter_mut().zip(bufs.iter_mut()))
+            .enumerate()
+        {
             let key = Some((v.b, v.group));
             if bc.key != key {
                 unsafe { flush_bc(&mut bc, &dims, steps_of(c), job.dir, part) };
@@ -180,10 +184,12 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
             }
             let at = (i * chunks + c) * n_st;
             let start = &checkpoints[at..at + n_st];
-            unsafe { chunk_backward(job, v, p, start, s, &mut bc, steps_of(c), &mut buf) };
+            let count = steps_of(c).len();
+            unsafe { chunk_backward(x, p, start, s, &mut bc, count, buf, &mut scratch) };
         }
         unsafe { flush_bc(&mut bc, &dims, steps_of(c), job.dir, part) };
         bc.key = None;
+        unsafe { write_chunk(job, run, &params, steps_of(c).len(), &bufs, &mut sums) };
     }
 
     for (v, s) in run.iter().zip(&sums) {
@@ -225,25 +231,63 @@ unsafe fn flush_bc(
     }
 }
 
-/// Runs the state recurrence (no output) through `steps`.
+/// Reads a chunk's per-token inputs for every vector of a task, token by token (each token's
+/// row as one contiguous run of the task's channels; see the forward), and with `grads` the
+/// incoming gradient of each token, ready for [`chunk_backward`].
+///
+/// # Safety
+/// The CPU must support AVX-512F; `steps` must lie within the sequence.
+#[inline(always)]
+unsafe fn read_chunk(
+    job: &Job<'_, '_>,
+    run: &[Vector],
+    params: &[Params],
+    steps: std::ops::Range<usize>,
+    bufs: &mut [Box<VectorChunk>],
+    grads: bool,
+) {
+    let x = job.x;
+    for (i, s) in steps.enumerate() {
+        let t = job.dir.token(s, x.dims.len);
+        for ((v, p), buf) in run.iter().zip(params).zip(bufs.iter_mut()) {
+            // SAFETY: the caller's; `i` is below CHUNK and the offsets are the ones
+            // `load_step` checked.
+            unsafe {
+                buf.tokens.load_step(x, v, p, job.softplus, i, t);
+                if !grads {
+                    continue;
+                }
+                let off = buf.tokens.seq[i];
+                let gy = _mm512_maskz_loadu_ps(v.mask, job.grad_y.as_ptr().add(off));
+                buf.dy[i] = match x.z {
+                    Some(z) => {
+                        let zv = _mm512_maskz_loadu_ps(v.mask, z.as_ptr().add(off));
+                        _mm512_mul_ps(gy, silu(zv))
+                    }
+                    None => gy,
+                };
+                buf.y_pre[i] = _mm512_mul_ps(p.skip, buf.tokens.u[i]);
+                buf.s_a[i] = _mm512_setzero_ps();
+                buf.s_b[i] = _mm512_setzero_ps();
+            }
+        }
+    }
+}
+
+/// Runs the state recurrence (no output) through the first `count` steps of `tk`.
 #[inline(always)]
 unsafe fn advance(
-    job: &Job<'_, '_>,
-    v: &Vector,
+    x: &ScanSlices<'_>,
     p: &Params,
     h: &mut [__m512],
-    steps: std::ops::Range<usize>,
-    buf: &mut Chunk,
+    count: usize,
+    tk: &Tokens<CHUNK>,
 ) {
-    let count = steps.len();
-    // SAFETY: as the caller's.
-    unsafe { buf.tokens.load(job.x, v, p, job.softplus, job.dir, steps) };
-    let (bs, tk) = (job.x.b, &buf.tokens);
     for (n, (hn, an)) in h.iter_mut().zip(&p.a_log2e).enumerate() {
         let mut state = *hn;
         for i in 0..count {
             // SAFETY: B holds d_state values for (b, t, group) at `bc[i]`.
-            let b = _mm512_set1_ps(unsafe { *bs.get_unchecked(tk.bc[i] + n) });
+            let b = _mm512_set1_ps(unsafe { *x.b.get_unchecked(tk.bc[i] + n) });
             let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], *an)) };
             state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
         }
@@ -251,50 +295,34 @@ unsafe fn advance(
     }
 }
 
-/// Back-propagates one vector through one chunk, starting from its checkpoint `start`.
+/// Back-propagates one vector through the first `count` steps of the chunk `buf` holds,
+/// starting from its checkpoint `start`: fills `s_a` and `s_b` and adds to the vector's and
+/// the group's sums.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn chunk_backward(
-    job: &Job<'_, '_>,
-    v: &Vector,
+    x: &ScanSlices<'_>,
     p: &Params,
     start: &[__m512],
     sums: &mut VectorSums,
     bc: &mut BcSums,
-    steps: std::ops::Range<usize>,
-    buf: &mut Chunk,
+    count: usize,
+    buf: &mut VectorChunk,
+    scratch: &mut Scratch,
 ) {
-    let x = job.x;
-    let count = steps.len();
-    // SAFETY (every unsafe block below): offsets come from `Tokens::load`, which checked them
-    // against the tensors; B and C hold d_state values at each `bc[i]`.
-    unsafe { buf.tokens.load(x, v, p, job.softplus, job.dir, steps) };
     let tk = &buf.tokens;
-    for i in 0..count {
-        let off = tk.seq[i];
-        let gy = unsafe { _mm512_maskz_loadu_ps(v.mask, job.grad_y.as_ptr().add(off)) };
-        buf.dy[i] = match x.z {
-            Some(z) => {
-                let zv = unsafe { _mm512_maskz_loadu_ps(v.mask, z.as_ptr().add(off)) };
-                _mm512_mul_ps(gy, unsafe { silu(zv) })
-            }
-            None => gy,
-        };
-        buf.y_pre[i] = _mm512_mul_ps(p.skip, tk.u[i]);
-        buf.s_a[i] = _mm512_setzero_ps();
-        buf.s_b[i] = _mm512_setzero_ps();
-    }
     for n in 0..x.dims.d_state {
         let (a, a2) = (p.a[n], p.a_log2e[n]);
         // Re-scan this state through the chunk.
         let mut state = start[n];
         for i in 0..count {
             let bcn = tk.bc[i] + n;
+            // SAFETY (and below): B and C hold d_state values at each `bc[i]`.
             let (b, c) = unsafe { (*x.b.get_unchecked(bcn), *x.c.get_unchecked(bcn)) };
             let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], a2)) };
             state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], _mm512_set1_ps(b)));
-            buf.decay[i] = decay;
-            buf.h[i] = state;
+            scratch.decay[i] = decay;
+            scratch.h[i] = state;
             buf.y_pre[i] = _mm512_fmadd_ps(state, _mm512_set1_ps(c), buf.y_pre[i]);
         }
         // Walk it backwards.
@@ -306,50 +334,74 @@ unsafe fn chunk_backward(
             let k = n * CHUNK + i;
             let dy = buf.dy[i];
             g = _mm512_fmadd_ps(dy, _mm512_set1_ps(c), g);
-            bc.dc[k] = _mm512_fmadd_ps(dy, buf.h[i], bc.dc[k]);
+            bc.dc[k] = _mm512_fmadd_ps(dy, scratch.h[i], bc.dc[k]);
             bc.db[k] = _mm512_fmadd_ps(g, tk.dtu[i], bc.db[k]);
-            let prev = if i > 0 { buf.h[i - 1] } else { start[n] };
-            let q = _mm512_mul_ps(_mm512_mul_ps(g, buf.decay[i]), prev);
+            let prev = if i > 0 { scratch.h[i - 1] } else { start[n] };
+            let q = _mm512_mul_ps(_mm512_mul_ps(g, scratch.decay[i]), prev);
             da = _mm512_fmadd_ps(tk.dt[i], q, da);
             buf.s_a[i] = _mm512_fmadd_ps(a, q, buf.s_a[i]);
             buf.s_b[i] = _mm512_fmadd_ps(g, _mm512_set1_ps(b), buf.s_b[i]);
-            g = _mm512_mul_ps(g, buf.decay[i]);
+            g = _mm512_mul_ps(g, scratch.decay[i]);
         }
         sums.adj[n] = g;
         sums.a[n] = da;
     }
-    let item_width = v.width();
+}
+
+/// Writes a chunk's du, d(delta) and dz for every vector of a task, token by token, and adds
+/// each vector's dD and delta-bias terms to its sums.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `bufs` must hold the chunk's first `count` steps.
+#[inline(always)]
+unsafe fn write_chunk(
+    job: &Job<'_, '_>,
+    run: &[Vector],
+    params: &[Params],
+    count: usize,
+    bufs: &[Box<VectorChunk>],
+    sums: &mut [VectorSums],
+) {
+    let x = job.x;
     for i in 0..count {
-        let off = tk.seq[i];
-        unsafe {
-            let u = tk.u[i];
-            let dy = buf.dy[i];
-            let du = _mm512_fmadd_ps(tk.dt[i], buf.s_b[i], _mm512_mul_ps(p.skip, dy));
-            let mut ddt = _mm512_fmadd_ps(u, buf.s_b[i], buf.s_a[i]);
-            if job.softplus {
-                // d softplus(r)/dr = sigmoid(r), and 1 above the threshold (the identity).
-                let raw = _mm512_add_ps(
-                    _mm512_maskz_loadu_ps(v.mask, x.delta.as_ptr().add(off)),
-                    p.bias,
-                );
-                let linear =
-                    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(raw, _mm512_set1_ps(SOFTPLUS_THRESHOLD));
-                let scaled = _mm512_mul_ps(ddt, sigmoid(raw));
-                ddt = _mm512_mask_blend_ps(linear, scaled, ddt);
-            }
-            sums.d = _mm512_fmadd_ps(dy, u, sums.d);
-            sums.bias = _mm512_add_ps(sums.bias, ddt);
-            _mm512_mask_storeu_ps(job.du.lane_ptr(off, item_width), v.mask, du);
-            _mm512_mask_storeu_ps(job.ddelta.lane_ptr(off, item_width), v.mask, ddt);
-            if let (Some(z), Some(dz_out)) = (x.z, job.dz) {
-                // d silu(z)/dz = sig·(1 + z·(1 - sig)).
-                let zv = _mm512_maskz_loadu_ps(v.mask, z.as_ptr().add(off));
-                let gy = _mm512_maskz_loadu_ps(v.mask, job.grad_y.as_ptr().add(off));
-                let sig = sigmoid(zv);
-                let one = _mm512_set1_ps(1.0);
-                let slope = _mm512_mul_ps(sig, _mm512_fmadd_ps(zv, _mm512_sub_ps(one, sig), one));
-                let dz = _mm512_mul_ps(_mm512_mul_ps(gy, buf.y_pre[i]), slope);
-                _mm512_mask_storeu_ps(dz_out.lane_ptr(off, item_width), v.mask, dz);
+        for (((v, p), buf), s) in run.iter().zip(params).zip(bufs).zip(sums.iter_mut()) {
+            let tk = &buf.tokens;
+            let off = tk.seq[i];
+            let width = v.width();
+            // SAFETY: offsets come from `Tokens::load_step`, which checked them against the
+            // tensors; masked lanes are neither read nor written, and the lanes of each
+            // vector belong to it alone.
+            unsafe {
+                let u = tk.u[i];
+                let dy = buf.dy[i];
+                let du = _mm512_fmadd_ps(tk.dt[i], buf.s_b[i], _mm512_mul_ps(p.skip, dy));
+                let mut ddt = _mm512_fmadd_ps(u, buf.s_b[i], buf.s_a[i]);
+                if job.softplus {
+                    // d softplus(r)/dr = sigmoid(r), and 1 above the threshold (the identity).
+                    let raw = _mm512_add_ps(
+                        _mm512_maskz_loadu_ps(v.mask, x.delta.as_ptr().add(off)),
+                        p.bias,
+                    );
+                    let linear =
+                        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(raw, _mm512_set1_ps(SOFTPLUS_THRESHOLD));
+                    let scaled = _mm512_mul_ps(ddt, sigmoid(raw));
+                    ddt = _mm512_mask_blend_ps(linear, scaled, ddt);
+                }
+                s.d = _mm512_fmadd_ps(dy, u, s.d);
+                s.bias = _mm512_add_ps(s.bias, ddt);
+                _mm512_mask_storeu_ps(job.du.lane_ptr(off, width), v.mask, du);
+                _mm512_mask_storeu_ps(job.ddelta.lane_ptr(off, width), v.mask, ddt);
+                if let (Some(z), Some(dz_out)) = (x.z, job.dz) {
+                    // d silu(z)/dz = sig·(1 + z·(1 - sig)).
+                    let zv = _mm512_maskz_loadu_ps(v.mask, z.as_ptr().add(off));
+                    let gy = _mm512_maskz_loadu_ps(v.mask, job.grad_y.as_ptr().add(off));
+                    let sig = sigmoid(zv);
+                    let one = _mm512_set1_ps(1.0);
+                    let slope =
+                        _mm512_mul_ps(sig, _mm512_fmadd_ps(zv, _mm512_sub_ps(one, sig), one));
+                    let dz = _mm512_mul_ps(_mm512_mul_ps(gy, buf.y_pre[i]), slope);
+                    _mm512_mask_storeu_ps(dz_out.lane_ptr(off, width), v.mask, dz);
+                }
             }
         }
     }

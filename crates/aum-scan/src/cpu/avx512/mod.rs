@@ -147,27 +147,6 @@ impl<const C: usize> Tokens<C> {
         Box::new(unsafe { std::mem::zeroed() })
     }
 
-    /// Loads steps `steps` (at most C) of vector `v`.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F; `steps` must lie within the sequence.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn load(
-        &mut self,
-        x: &ScanSlices<'_>,
-        v: &Vector,
-        p: &Params,
-        softplus_on: bool,
-        dir: crate::Direction,
-        steps: std::ops::Range<usize>,
-    ) {
-        for (i, s) in steps.enumerate() {
-            // SAFETY: the caller's.
-            unsafe { self.load_step(x, v, p, softplus_on, i, dir.token(s, x.dims.len)) };
-        }
-    }
-
     /// Loads token `t` of vector `v` as the chunk's step `i`.
     ///
     /// # Safety
