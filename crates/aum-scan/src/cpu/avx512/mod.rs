@@ -25,7 +25,7 @@ pub(super) use forward::forward;
 use std::arch::x86_64::*;
 
 use crate::{ScanDims, ScanSlices};
-use aum_core::fastmath::{self, Fused};
+use aum_core::fastmath::SOFTPLUS_THRESHOLD;
 
 /// Channels per vector.
 const LANES: usize = 16;
@@ -258,31 +258,139 @@ const EXP2_POLY: [f32; 6] = [
     1.000_000_1,
 ];
 
-/// softplus on 16 lanes, through the scalar-generic code (once per token, not per state).
+/// `1 / d` on 16 lanes without a division: `vrcp14ps` and one Newton step (relative error
+/// about 1e-8 before rounding). A `vdivps` of 16 lanes occupies the divider for 10 cycles or
+/// more, and the per-token passes had two or three of them per vector.
+#[inline(always)]
+unsafe fn recip(d: __m512) -> __m512 {
+    let r = _mm512_rcp14_ps(d);
+    // r + r·(1 - d·r)
+    _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0)), r)
+}
+
+/// softplus on 16 lanes: `max(x, 0) + ln(1 + t)` with `t = e^-|x|` in (0, 1], and
+/// `ln(1 + t) = 2·atanh(s)`, `s = t / (2 + t)` in (0, 1/3], whose odd series to `s^17` is
+/// exact in f32 (no cancellation for tiny `t`); `x` itself above the threshold, as upstream.
+/// NaN propagates.
 #[inline(always)]
 unsafe fn softplus(x: __m512) -> __m512 {
-    let mut lane = [0.0f32; LANES];
-    // SAFETY: `lane` holds 16 floats.
-    unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), x) };
-    for v in &mut lane {
-        *v = fastmath::softplus::<Fused>(*v);
+    // SAFETY: the caller runs with AVX-512F.
+    unsafe {
+        let neg_abs = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(-std::f32::consts::LOG2_E));
+        let t = exp2(neg_abs);
+        let s = _mm512_mul_ps(t, recip(_mm512_add_ps(_mm512_set1_ps(2.0), t)));
+        let s2 = _mm512_mul_ps(s, s);
+        let mut q = _mm512_set1_ps(1.0 / 17.0);
+        for k in (1..=7).rev() {
+            q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0 / (2 * k + 1) as f32));
+        }
+        let q = _mm512_fmadd_ps(q, s2, _mm512_set1_ps(1.0));
+        let ln1p = _mm512_mul_ps(_mm512_add_ps(s, s), q);
+        // `max(x, 0)` returns 0 for NaN x; NaN still comes through `ln1p`.
+        let y = _mm512_add_ps(_mm512_max_ps(x, _mm512_setzero_ps()), ln1p);
+        let linear = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_set1_ps(SOFTPLUS_THRESHOLD));
+        _mm512_mask_blend_ps(linear, y, x)
     }
-    // SAFETY: as above.
-    unsafe { _mm512_loadu_ps(lane.as_ptr()) }
+}
+
+/// `-x · log2 e`, at most 120: `e^-x` as a power of two that stays finite, so that
+/// [`recip`]`(1 + e^-x)` is a tiny number rather than NaN (`1 / inf` through the Newton step).
+/// NaN propagates.
+#[inline(always)]
+unsafe fn exp2_arg_of_neg(x: __m512) -> __m512 {
+    let arg = _mm512_mul_ps(x, _mm512_set1_ps(-std::f32::consts::LOG2_E));
+    // `min(c, arg)` returns arg when it is NaN.
+    _mm512_min_ps(_mm512_set1_ps(120.0), arg)
 }
 
 /// `z · sigmoid(z)` on 16 lanes.
 #[inline(always)]
 unsafe fn silu(z: __m512) -> __m512 {
     // SAFETY: the caller runs with AVX-512F.
-    let e = unsafe { exp2(_mm512_mul_ps(z, _mm512_set1_ps(-std::f32::consts::LOG2_E))) };
-    _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0), e))
+    let e = unsafe { exp2(exp2_arg_of_neg(z)) };
+    // SAFETY: as above.
+    _mm512_mul_ps(z, unsafe { recip(_mm512_add_ps(_mm512_set1_ps(1.0), e)) })
 }
 
 /// `sigmoid(x)` on 16 lanes.
 #[inline(always)]
 unsafe fn sigmoid(x: __m512) -> __m512 {
     // SAFETY: the caller runs with AVX-512F.
-    let e = unsafe { exp2(_mm512_mul_ps(x, _mm512_set1_ps(-std::f32::consts::LOG2_E))) };
-    _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_add_ps(_mm512_set1_ps(1.0), e))
+    let e = unsafe { exp2(exp2_arg_of_neg(x)) };
+    // SAFETY: as above.
+    unsafe { recip(_mm512_add_ps(_mm512_set1_ps(1.0), e)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Applies a 16-lane function to every value, 16 at a time.
+    fn apply(f: unsafe fn(__m512) -> __m512, xs: &[f32]) -> Vec<f32> {
+        xs.chunks(LANES)
+            .flat_map(|c| {
+                let mut lane = [0.0f32; LANES];
+                lane[..c.len()].copy_from_slice(c);
+                // SAFETY: the callers checked for AVX-512F; `lane` holds 16 floats.
+                unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), f(_mm512_loadu_ps(lane.as_ptr()))) };
+                lane[..c.len()].to_vec()
+            })
+            .collect()
+    }
+
+    /// -100 .. 30 in steps of 1/64, and the edges.
+    fn inputs() -> Vec<f32> {
+        let mut xs: Vec<f32> = (-6400..=1920).map(|i| i as f32 / 64.0).collect();
+        xs.extend([
+            1e-30,
+            -1e-30,
+            19.999,
+            20.001,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ]);
+        xs
+    }
+
+    /// Within 1e-6 relative, plus 1e-7 per unit of |x|: `e^x` is computed as `2^(x·log2 e)`,
+    /// and the f32 rounding of that product grows with |x|.
+    fn check(name: &str, got: &[f32], xs: &[f32], want: impl Fn(f64) -> f64) {
+        for (&g, &x) in got.iter().zip(xs) {
+            let w = want(x as f64);
+            if w.is_infinite() {
+                assert_eq!(g as f64, w, "{name}({x})");
+                continue;
+            }
+            let err = (g as f64 - w).abs();
+            let rel = 1e-6 + 1e-7 * (x as f64).abs().min(100.0);
+            assert!(
+                err <= rel * w.abs() + 1e-30,
+                "{name}({x}) = {g}, want {w} (error {err:e})"
+            );
+        }
+    }
+
+    #[test]
+    fn vector_softplus_sigmoid_and_silu_match_their_definitions() {
+        if !is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let xs = inputs();
+        check("softplus", &apply(softplus, &xs), &xs, |x| {
+            if x > SOFTPLUS_THRESHOLD as f64 {
+                x
+            } else {
+                x.exp().ln_1p()
+            }
+        });
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        // Below -83, e^-x is capped at 2^120: both are below 1e-30 either way.
+        let finite: Vec<f32> = xs.iter().copied().filter(|&x| x > -83.0).collect();
+        check("sigmoid", &apply(sigmoid, &finite), &finite, sig);
+        check("silu", &apply(silu, &finite), &finite, |x| x * sig(x));
+        for f in [softplus as unsafe fn(__m512) -> __m512, sigmoid, silu] {
+            assert!(apply(f, &[f32::NAN])[0].is_nan());
+            assert!(apply(f, &[-1000.0])[0].abs() < 1e-28);
+        }
+    }
 }
