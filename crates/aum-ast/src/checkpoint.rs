@@ -71,9 +71,21 @@ impl AstCheckpoint {
         })
     }
 
+    /// Builds the network on `device`, keeping the checkpoint.
     pub fn model(&self, device: &Device) -> Result<Ast> {
         let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device);
         Ok(Ast::new(self.config.clone(), vb)?)
+    }
+
+    /// Builds the network on `device` from the checkpoint's own tensors, each freed as soon as
+    /// the model has what it needs of it (on the CPU, matmul weights are kept transposed:
+    /// `aum_core::nn::Dense`), where [`AstCheckpoint::model`] keeps the checkpoint and so
+    /// holds the weights twice.
+    pub fn into_model(self, device: &Device) -> Result<Ast> {
+        Ok(Ast::new(
+            self.config,
+            aum_core::nn::handing_over(self.tensors, device),
+        )?)
     }
 
     pub fn num_params(&self) -> usize {

@@ -122,7 +122,7 @@ impl AnyCheckpoint {
     pub fn into_model(self, device: &Device) -> Result<Arc<dyn AudioClassifier + Send + Sync>> {
         Ok(match self {
             Self::Aum(c) => Arc::new(c.into_model(device)?),
-            Self::Ast { ckpt, .. } => Arc::new(ckpt.model(device)?),
+            Self::Ast { ckpt, .. } => Arc::new(ckpt.into_model(device)?),
         })
     }
 

@@ -7,6 +7,7 @@ pub mod fastmath;
 pub mod interp;
 pub mod io;
 mod labels;
+pub mod nn;
 mod patches;
 pub mod tensors;
 pub mod testdata;

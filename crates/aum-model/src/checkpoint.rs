@@ -125,7 +125,7 @@ impl Checkpoint {
     pub fn into_model(self, device: &Device) -> Result<AudioMamba> {
         Ok(AudioMamba::new(
             self.config,
-            crate::weights::handing_over(self.tensors, device),
+            aum_core::nn::handing_over(self.tensors, device),
         )?)
     }
 

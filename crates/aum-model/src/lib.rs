@@ -14,7 +14,6 @@ mod checkpoint;
 mod classify;
 mod config;
 mod conv;
-mod dense;
 mod init;
 mod mixer;
 mod model;

@@ -8,9 +8,9 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::Config;
-use crate::dense::Dense;
 use crate::mixer::Mixer;
 use crate::posembed::resample_pos_embed;
+use aum_core::nn::Dense;
 
 #[derive(Debug, Clone)]
 struct Block {
