@@ -8,7 +8,7 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::config::{Config, Variant};
 use crate::conv::{conv_silu, ConvSide};
-use crate::dense::Dense;
+use aum_core::nn::{dense, Dense};
 
 /// Conv, projections and skip of one scan direction (v2 has two; v1 and none one).
 #[derive(Debug, Clone)]
@@ -44,14 +44,7 @@ impl Branch {
             .get_with_hints((di, 1, k), "weight", uniform)?
             .reshape((di, k))?;
         let conv_b = conv.get_with_hints(di, "bias", uniform)?;
-        let x_proj = Dense::new(
-            vb.pp(format!("x_proj{suffix}")).get_with_hints(
-                (r + 2 * n, di),
-                "weight",
-                candle_nn::init::DEFAULT_KAIMING_NORMAL,
-            )?,
-            None,
-        )?;
+        let x_proj = dense(di, r + 2 * n, false, vb.pp(format!("x_proj{suffix}")))?;
         let dt = vb.pp(format!("dt_proj{suffix}"));
         let dt_bound = 1.0 / (r as f64).sqrt();
         let dt_w = dt.get_with_hints(
@@ -139,11 +132,7 @@ impl Mixer {
             .get_with_hints((2 * di, d), "weight", kaiming)?;
         let in_x = Dense::new(in_proj.narrow(0, 0, di)?, None)?;
         let in_z = Dense::new(in_proj.narrow(0, di, di)?, None)?;
-        let out_proj = Dense::new(
-            vb.pp("out_proj")
-                .get_with_hints((d, di), "weight", kaiming)?,
-            None,
-        )?;
+        let out_proj = dense(di, d, false, vb.pp("out_proj"))?;
         // Fresh models get upstream's structured initial values from `init::initialize`.
         let a_log = vb.get_with_hints((di, n), "A_log", Init::Const(0.0))?;
         let forward = Branch::new(cfg, &vb, "")?;
@@ -175,25 +164,95 @@ impl Mixer {
         let z = self.in_z.forward(h)?;
         let a = self.a_log.exp()?.neg()?;
         let feed = self.forward.feed(&x, ConvSide::Causal, cfg)?;
-        let y_f = self
-            .forward
-            .scan(&feed, &a, &z, Direction::Forward, backend)?;
         let y = match (self.variant, &self.a_b_log, &self.backward) {
             (Variant::V1, Some(a_b_log), _) => {
+                // x is only the conv's input: dropped before the scans, it leaves room for
+                // their outputs (at thousands of tokens each is d_inner·L·4 bytes).
+                drop(x);
+                let y_f = self
+                    .forward
+                    .scan(&feed, &a, &z, Direction::Forward, backend)?;
                 // Same u, delta, B, C, D and z, only A differs; summed without halving.
                 let a_b = a_b_log.exp()?.neg()?;
-                (y_f + self
+                let y_b = self
                     .forward
-                    .scan(&feed, &a_b, &z, Direction::Reverse, backend)?)?
+                    .scan(&feed, &a_b, &z, Direction::Reverse, backend)?;
+                sum_into(y_f, y_b, None)?
             }
             (Variant::V2, Some(a_b_log), Some(branch)) => {
-                let a_b = a_b_log.exp()?.neg()?;
                 let feed_b = branch.feed(&x, ConvSide::AntiCausal, cfg)?;
+                drop(x);
+                let y_f = self
+                    .forward
+                    .scan(&feed, &a, &z, Direction::Forward, backend)?;
+                drop(feed);
+                let a_b = a_b_log.exp()?.neg()?;
                 let y_b = branch.scan(&feed_b, &a_b, &z, Direction::Reverse, backend)?;
-                ((y_f + y_b)? * 0.5)?
+                sum_into(y_f, y_b, Some(0.5))?
             }
-            _ => y_f,
+            _ => {
+                drop(x);
+                self.forward
+                    .scan(&feed, &a, &z, Direction::Forward, backend)?
+            }
         };
         self.out_proj.forward(&y)
+    }
+}
+
+/// `a + b`, times `scale` if given: for untracked contiguous f32 CPU tensors in `a`'s memory
+/// (one fewer (batch, L, d_inner) buffer alive at the peak), otherwise as candle ops. Both
+/// compute `(a + b) · scale` in f32, so the results are identical.
+fn sum_into(a: Tensor, b: Tensor, scale: Option<f64>) -> Result<Tensor> {
+    let in_place = a.device().is_cpu()
+        && !a.track_op()
+        && !b.track_op()
+        && a.is_contiguous()
+        && b.is_contiguous()
+        && a.dtype() == candle_core::DType::F32
+        && a.dims() == b.dims();
+    if in_place {
+        a.inplace_op2(&b, &AddInPlace(scale.map(|s| s as f32)))?;
+        return Ok(a);
+    }
+    let sum = (a + b)?;
+    match scale {
+        Some(s) => sum * s,
+        None => Ok(sum),
+    }
+}
+
+/// `a = (a + b) · scale` on the CPU, for [`sum_into`].
+struct AddInPlace(Option<f32>);
+
+impl candle_core::InplaceOp2 for AddInPlace {
+    fn name(&self) -> &'static str {
+        "aum-add-in-place"
+    }
+
+    fn cpu_fwd(
+        &self,
+        a: &mut candle_core::CpuStorage,
+        la: &candle_core::Layout,
+        b: &candle_core::CpuStorage,
+        lb: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::CpuStorage::F32;
+        let (Some((a0, a1)), Some((b0, b1))) = (la.contiguous_offsets(), lb.contiguous_offsets())
+        else {
+            candle_core::bail!("add in place: inputs not contiguous")
+        };
+        let (F32(a), F32(b)) = (a, b) else {
+            candle_core::bail!("add in place: inputs must be f32")
+        };
+        let (a, b) = (&mut a[a0..a1], &b[b0..b1]);
+        if a.len() != b.len() {
+            candle_core::bail!("add in place: {} and {} elements", a.len(), b.len());
+        }
+        match self.0 {
+            Some(s) => a.iter_mut().zip(b).for_each(|(x, y)| *x = (*x + y) * s),
+            None => a.iter_mut().zip(b).for_each(|(x, y)| *x += y),
+        }
+        Ok(())
     }
 }

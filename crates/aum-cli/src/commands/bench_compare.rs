@@ -133,6 +133,7 @@ fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<
     let mut times = Vec::new();
     let mut extra: f64 = 0.0;
     for _ in 0..iters.max(1) {
+        memory::release_freed_memory();
         memory::reset_peak();
         let before = memory::rss_mib()?;
         let t = Instant::now();
