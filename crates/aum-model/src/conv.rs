@@ -69,6 +69,7 @@ struct Conv<'a> {
 
 impl Conv<'_> {
     /// Pre-activations of token `t` of sequence `b` into `out` (length d).
+    #[inline(always)]
     fn pre(&self, b: usize, t: usize, out: &mut [f32]) {
         out.copy_from_slice(self.bias);
         for j in 0..self.k {
@@ -82,6 +83,33 @@ impl Conv<'_> {
                 *o += wv * xv;
             }
         }
+    }
+}
+
+impl Conv<'_> {
+    /// Row `i` (sequence `i / len`, token `i % len`) of `silu(conv(x))`, with `sig` as scratch.
+    /// Compiled for AVX-512 where the CPU has it, so the loops over channels run 16 lanes wide
+    /// (4 on the baseline x86-64 target); they stay separate multiplies and adds, so every
+    /// path gives the same results.
+    fn silu_row(&self, i: usize, row: &mut [f32], sig: &mut [f32]) {
+        #[inline(always)]
+        fn body(conv: &Conv<'_>, i: usize, row: &mut [f32], sig: &mut [f32]) {
+            conv.pre(i / conv.len, i % conv.len, row);
+            aum_core::fastmath::sigmoid_into(row, sig);
+            row.iter_mut().zip(sig.iter()).for_each(|(v, s)| *v *= s);
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512(conv: &Conv<'_>, i: usize, row: &mut [f32], sig: &mut [f32]) {
+                body(conv, i, row, sig)
+            }
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F.
+                return unsafe { avx512(self, i, row, sig) };
+            }
+        }
+        body(self, i, row, sig)
     }
 }
 
@@ -152,14 +180,9 @@ impl CustomOp3 for ConvSilu {
         )?;
         let d = conv.d;
         let mut out = vec![0f32; conv.batch * conv.len * d];
-        out.par_chunks_mut(d).enumerate().for_each_init(
-            || vec![0f32; d],
-            |sig, (i, row)| {
-                conv.pre(i / conv.len, i % conv.len, row);
-                aum_core::fastmath::sigmoid_into(row, sig);
-                row.iter_mut().zip(sig.iter()).for_each(|(v, s)| *v *= s);
-            },
-        );
+        out.par_chunks_mut(d)
+            .enumerate()
+            .for_each_init(|| vec![0f32; d], |sig, (i, row)| conv.silu_row(i, row, sig));
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
