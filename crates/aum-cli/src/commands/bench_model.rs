@@ -4,9 +4,10 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use aum_core::nn::Dense;
 use aum_model::{AudioMamba, Config, Mode};
 use aum_scan::{selective_scan, Direction, ScanInputs, ScanOptions};
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Module, Tensor};
 
 use crate::memory;
 
@@ -131,9 +132,11 @@ fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
     let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &dev)?;
     let total = median_secs(iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
     let rnd = |shape: (usize, usize)| Tensor::randn(0f32, 0.1, shape, &dev);
-    let (h, w_in, w_out) = (rnd((l, d))?, rnd((2 * di, d))?, rnd((d, di))?);
-    let (u, w_x, w_dt) = (rnd((l, di))?, rnd((r + 2 * n, di))?, rnd((di, r))?);
-    let lowrank = rnd((l, r))?;
+    // The model's layers: untracked weights, kept transposed (aum_core::nn::Dense).
+    let dense = |out: usize, inp: usize| Dense::new(rnd((out, inp))?, None);
+    let (h, u, lowrank) = (rnd((l, d))?, rnd((l, di))?, rnd((l, r))?);
+    let (in_x, in_z, out_proj) = (dense(di, d)?, dense(di, d)?, dense(d, di)?);
+    let (x_proj, dt_proj) = (dense(r + 2 * n, di)?, dense(di, r)?);
     // Per layer: in_proj, out_proj, and x_proj + dt_proj once per branch (v2 has two).
     let branches = if cfg.variant == aum_model::Variant::V2 {
         2
@@ -142,11 +145,12 @@ fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
     };
     let gemm = median_secs(iters, || {
         for _ in 0..cfg.depth {
-            drop(h.matmul(&w_in.t()?)?);
-            drop(u.matmul(&w_out.t()?)?);
+            drop(in_x.forward(&h)?);
+            drop(in_z.forward(&h)?);
+            drop(out_proj.forward(&u)?);
             for _ in 0..branches {
-                drop(u.matmul(&w_x.t()?)?);
-                drop(lowrank.matmul(&w_dt.t()?)?);
+                drop(x_proj.forward(&u)?);
+                drop(dt_proj.forward(&lowrank)?);
             }
         }
         Ok(())
