@@ -105,6 +105,8 @@ fn measure(model: &AudioMamba, size: &str, frames: usize, iters: usize) -> Resul
         bail!("{frames} frames hold no patch");
     }
     let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &Device::Cpu)?;
+    // Pages that earlier sizes and the weights' originals freed would otherwise stay counted.
+    memory::release_freed_memory();
     let reset = memory::reset_peak();
     let secs = median_secs(iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
     let peak = memory::peak_rss_mib()?;
