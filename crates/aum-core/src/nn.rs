@@ -302,4 +302,23 @@ mod tests {
         let got = grads.get(var.as_tensor()).unwrap();
         assert!(crate::tensors::max_abs_diff(got, &want).unwrap() < 1e-4);
     }
+
+    #[test]
+    fn handing_over_gives_each_tensor_once_and_checks_shapes() {
+        let w = Tensor::arange(0f32, 6.0, &Device::Cpu)
+            .unwrap()
+            .reshape((2, 3))
+            .unwrap();
+        let tensors = HashMap::from([("a.w".to_string(), w.clone()), ("b".to_string(), w)]);
+        let vb = handing_over(tensors, &Device::Cpu);
+        let got = vb.pp("a").get((2, 3), "w").unwrap();
+        assert_eq!(
+            got.to_vec2::<f32>().unwrap(),
+            [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+        );
+        let again = vb.pp("a").get((2, 3), "w").unwrap_err().to_string();
+        assert!(again.contains("a.w"), "{again}");
+        let shape = vb.get((3, 2), "b").unwrap_err().to_string();
+        assert!(shape.contains("shape mismatch for b"), "{shape}");
+    }
 }
