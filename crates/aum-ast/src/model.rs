@@ -13,8 +13,8 @@ use crate::config::AstConfig;
 /// (16 MiB): all heads' L x L matrices never exist at once, so 8192-token inputs fit, and a
 /// chunk is small enough for the allocator to reuse the previous one's memory. Chunks hold one
 /// head's rows, not all heads': the same budget then gives each matmul 12 times the rows (1023
-/// at 4098 tokens), where the `gemm` crate runs (rows x 64) x (64 x L) at 185 GFLOP/s against
-/// 100-135 for 85 rows, and (rows x L) x (L x 64) at 270 against 130-170.
+/// at 4098 tokens), which the `gemm` crate multiplies 1.3-1.6x faster than 85 rows
+/// (`cargo bench --bench model -- attention`).
 const SCORE_BUDGET: usize = 4 << 20;
 
 /// Softmax over the last dimension of a fresh CPU tensor, in place and with the vectorised
