@@ -2,12 +2,17 @@
 //! over batch 1, d_state 16, d_inner 384/768/1536, L 512/1024/4096, plus the reference backend
 //! and candle's tensor-op step loop (at L 512 only: their cost per token does not depend on L).
 //!
-//! Throughput is in elements = token x channel x state, so criterion's elem/s is the inverse of
-//! ns per element and the variants compare directly. Runs are kept short; `aum bench scan`
-//! prints the same matrix as a table of ratios.
+//! `scan bidirectional` times AuM's v1 block, a forward and a reverse scan over the same inputs
+//! (AuM-Small's and AuM-Base's d_inner at 1024 and 8192 frames): the fused kernel against two
+//! scans and a sum.
+//!
+//! Throughput is in elements = token x channel x state (x 2 directions for the bidirectional
+//! group), so criterion's elem/s is the inverse of ns per element and the variants compare
+//! directly. Runs are kept short; `aum bench scan` prints the fused matrix as a table of ratios.
 
 use aum_scan::{
-    baseline, scan_backward, scan_forward, Backend, ScanDims, ScanInputs, ScanOptions, ScanSlices,
+    baseline, scan_backward, scan_bidirectional, scan_forward, Backend, Direction, ScanDims,
+    ScanInputs, ScanOptions, ScanSlices,
 };
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -166,5 +171,38 @@ fn baselines(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fused, baselines);
+fn bidirectional(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scan bidirectional");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(3));
+    for (d_inner, len) in [(768, 513), (768, 4097), (1536, 513), (1536, 4097)] {
+        let p = Problem::new(d_inner, len);
+        // The reverse direction's own A, as in a trained v1 block.
+        let a_rev: Vec<f32> = p.a.iter().map(|a| a * 0.75).collect();
+        group.throughput(Throughput::Elements(2 * p.elements()));
+        let shape = format!("d{d_inner}/L{len}");
+        group.bench_with_input(BenchmarkId::new("two scans + sum", &shape), &p, |b, p| {
+            b.iter(|| {
+                let x = p.slices();
+                let fwd = scan_forward(&x, &opts(Backend::Cpu)).unwrap();
+                let reverse = ScanOptions {
+                    direction: Direction::Reverse,
+                    ..opts(Backend::Cpu)
+                };
+                let rev = scan_forward(&ScanSlices { a: &a_rev, ..x }, &reverse).unwrap();
+                let mut y = fwd.y;
+                y.iter_mut().zip(&rev.y).for_each(|(y, r)| *y += r);
+                black_box(y)
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("fused", &shape), &p, |b, p| {
+            b.iter(|| black_box(scan_bidirectional(&p.slices(), &a_rev, &opts(Backend::Cpu))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fused, baselines, bidirectional);
 criterion_main!(benches);

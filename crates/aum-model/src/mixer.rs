@@ -2,7 +2,9 @@
 //! conv -> SiLU -> x_proj -> (dt, B, C) -> dt_proj -> selective scan, forward and backward in
 //! time, combined per [`Variant`], then out_proj.
 
-use aum_scan::{selective_scan, Backend, Direction, ScanInputs, ScanOptions};
+use aum_scan::{
+    selective_scan, selective_scan_bidirectional, Backend, Direction, ScanInputs, ScanOptions,
+};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
@@ -82,6 +84,13 @@ impl Branch {
         })
     }
 
+    fn inputs<'a>(&'a self, f: &'a ScanFeed, a: &'a Tensor, z: &'a Tensor) -> ScanInputs<'a> {
+        ScanInputs::new(&f.u, &f.delta, a, &f.b, &f.c)
+            .with_d(&self.d)
+            .with_z(z)
+            .with_delta_bias(&self.dt_bias)
+    }
+
     fn scan(
         &self,
         f: &ScanFeed,
@@ -90,16 +99,31 @@ impl Branch {
         direction: Direction,
         backend: Backend,
     ) -> Result<Tensor> {
-        let inputs = ScanInputs::new(&f.u, &f.delta, a, &f.b, &f.c)
-            .with_d(&self.d)
-            .with_z(z)
-            .with_delta_bias(&self.dt_bias);
         let opts = ScanOptions {
             softplus: true,
             direction,
             backend,
         };
-        selective_scan(&inputs, &opts)
+        selective_scan(&self.inputs(f, a, z), &opts)
+            .map(|o| o.y)
+            .map_err(candle_core::Error::wrap)
+    }
+
+    /// v1: the scan forward with `a` plus the scan in reverse with `a_rev` over this branch's
+    /// inputs, summed without halving (one fused pass per direction for inference on the CPU).
+    fn scan_both_ways(
+        &self,
+        f: &ScanFeed,
+        (a, a_rev): (&Tensor, &Tensor),
+        z: &Tensor,
+        backend: Backend,
+    ) -> Result<Tensor> {
+        let opts = ScanOptions {
+            softplus: true,
+            direction: Direction::Forward,
+            backend,
+        };
+        selective_scan_bidirectional(&self.inputs(f, a, z), a_rev, &opts)
             .map(|o| o.y)
             .map_err(candle_core::Error::wrap)
     }
@@ -169,15 +193,10 @@ impl Mixer {
                 // x is only the conv's input: dropped before the scans, it leaves room for
                 // their outputs (at thousands of tokens each is d_inner·L·4 bytes).
                 drop(x);
-                let y_f = self
-                    .forward
-                    .scan(&feed, &a, &z, Direction::Forward, backend)?;
-                // Same u, delta, B, C, D and z, only A differs; summed without halving.
+                // Same u, delta, B, C, D and z, only A differs.
                 let a_b = a_b_log.exp()?.neg()?;
-                let y_b = self
-                    .forward
-                    .scan(&feed, &a_b, &z, Direction::Reverse, backend)?;
-                sum_into(y_f, y_b, None)?
+                self.forward
+                    .scan_both_ways(&feed, (&a, &a_b), &z, backend)?
             }
             (Variant::V2, Some(a_b_log), Some(branch)) => {
                 let feed_b = branch.feed(&x, ConvSide::AntiCausal, cfg)?;
@@ -188,7 +207,7 @@ impl Mixer {
                 drop(feed);
                 let a_b = a_b_log.exp()?.neg()?;
                 let y_b = branch.scan(&feed_b, &a_b, &z, Direction::Reverse, backend)?;
-                sum_into(y_f, y_b, Some(0.5))?
+                half_sum_into(y_f, y_b)?
             }
             _ => {
                 drop(x);
@@ -200,10 +219,10 @@ impl Mixer {
     }
 }
 
-/// `a + b`, times `scale` if given: for untracked contiguous f32 CPU tensors in `a`'s memory
-/// (one fewer (batch, L, d_inner) buffer alive at the peak), otherwise as candle ops. Both
-/// compute `(a + b) · scale` in f32, so the results are identical.
-fn sum_into(a: Tensor, b: Tensor, scale: Option<f64>) -> Result<Tensor> {
+/// `(a + b) / 2` (v2): for untracked contiguous f32 CPU tensors in `a`'s memory (one fewer
+/// (batch, L, d_inner) buffer alive at the peak), otherwise as candle ops. Both compute
+/// `(a + b) · 0.5` in f32, so the results are identical.
+fn half_sum_into(a: Tensor, b: Tensor) -> Result<Tensor> {
     let in_place = a.device().is_cpu()
         && !a.track_op()
         && !b.track_op()
@@ -212,22 +231,18 @@ fn sum_into(a: Tensor, b: Tensor, scale: Option<f64>) -> Result<Tensor> {
         && a.dtype() == candle_core::DType::F32
         && a.dims() == b.dims();
     if in_place {
-        a.inplace_op2(&b, &AddInPlace(scale.map(|s| s as f32)))?;
+        a.inplace_op2(&b, &HalfSumInPlace)?;
         return Ok(a);
     }
-    let sum = (a + b)?;
-    match scale {
-        Some(s) => sum * s,
-        None => Ok(sum),
-    }
+    (a + b)? * 0.5
 }
 
-/// `a = (a + b) · scale` on the CPU, for [`sum_into`].
-struct AddInPlace(Option<f32>);
+/// `a = (a + b) · 0.5` on the CPU, for [`half_sum_into`].
+struct HalfSumInPlace;
 
-impl candle_core::InplaceOp2 for AddInPlace {
+impl candle_core::InplaceOp2 for HalfSumInPlace {
     fn name(&self) -> &'static str {
-        "aum-add-in-place"
+        "aum-half-sum-in-place"
     }
 
     fn cpu_fwd(
@@ -240,19 +255,16 @@ impl candle_core::InplaceOp2 for AddInPlace {
         use candle_core::CpuStorage::F32;
         let (Some((a0, a1)), Some((b0, b1))) = (la.contiguous_offsets(), lb.contiguous_offsets())
         else {
-            candle_core::bail!("add in place: inputs not contiguous")
+            candle_core::bail!("half sum in place: inputs not contiguous")
         };
         let (F32(a), F32(b)) = (a, b) else {
-            candle_core::bail!("add in place: inputs must be f32")
+            candle_core::bail!("half sum in place: inputs must be f32")
         };
         let (a, b) = (&mut a[a0..a1], &b[b0..b1]);
         if a.len() != b.len() {
-            candle_core::bail!("add in place: {} and {} elements", a.len(), b.len());
+            candle_core::bail!("half sum in place: {} and {} elements", a.len(), b.len());
         }
-        match self.0 {
-            Some(s) => a.iter_mut().zip(b).for_each(|(x, y)| *x = (*x + y) * s),
-            None => a.iter_mut().zip(b).for_each(|(x, y)| *x += y),
-        }
+        a.iter_mut().zip(b).for_each(|(x, y)| *x = (*x + y) * 0.5);
         Ok(())
     }
 }

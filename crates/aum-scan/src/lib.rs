@@ -32,6 +32,9 @@
 //!   B, C, D, z and delta_bias; `h0` is treated as a constant).
 //! - [`scan_forward`] / [`scan_backward`]: plain `f32` slices, for callers without candle
 //!   tensors (the CLI, benchmarks, other kernels' tests).
+//! - [`selective_scan_bidirectional`] / [`scan_bidirectional`]: AuM's v1 block, the scan
+//!   forward with one `A` plus the scan in reverse with another over the same inputs, fused on
+//!   AVX-512 CPUs for inference.
 //!
 //! [`baseline::step_loop`] is the tensor-op loop of candle-transformers' Mamba, for comparison.
 //!
@@ -40,6 +43,7 @@
 //! feature; [`selective_scan`] on CUDA tensors only).
 
 pub mod baseline;
+mod bidirectional;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
@@ -47,8 +51,9 @@ mod error;
 mod op;
 mod reference;
 
+pub use bidirectional::{scan_bidirectional, BiScanResult};
 pub use error::{Error, Result};
-pub use op::{selective_scan, ScanInputs, ScanOutput};
+pub use op::{selective_scan, selective_scan_bidirectional, BiScanOutput, ScanInputs, ScanOutput};
 
 /// Which way the recurrence runs through time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -254,7 +259,12 @@ pub struct ScanSlices<'a> {
 }
 
 /// Checks that a slice has `expected` elements.
-fn check_len(name: &'static str, data: &[f32], expected: usize, shape: String) -> Result<()> {
+pub(crate) fn check_len(
+    name: &'static str,
+    data: &[f32],
+    expected: usize,
+    shape: String,
+) -> Result<()> {
     if data.len() == expected {
         Ok(())
     } else {

@@ -14,7 +14,7 @@
 //! caller's original tensors. `h0` is held by the op, not passed as an input, and so gets no
 //! gradient; the gradient of `last_state` *is* propagated.
 
-use crate::{Backend, Error, Result, ScanDims, ScanOptions, ScanSlices};
+use crate::{Backend, Direction, Error, Result, ScanDims, ScanOptions, ScanSlices};
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Storage, Tensor};
 
 /// The scan's tensor inputs (layouts in the crate docs). Build with [`ScanInputs::new`] and the
@@ -189,6 +189,20 @@ fn scan_untracked(
     opts: &ScanOptions,
     dims: ScanDims,
 ) -> Result<ScanOutput> {
+    let result = with_slices(inputs, dims, |x| crate::scan_forward(x, opts))?;
+    Ok(ScanOutput {
+        y: seq_tensor(result.y, dims, inputs.u)?,
+        last_state: state_tensor(result.last_state, dims, inputs.u.device())?,
+    })
+}
+
+/// Calls `run` with the inputs as contiguous f32 slices of their CPU storage (converted or
+/// copied first only where a tensor is not already f32 and contiguous).
+fn with_slices<R>(
+    inputs: &ScanInputs<'_>,
+    dims: ScanDims,
+    run: impl FnOnce(&ScanSlices<'_>) -> Result<R>,
+) -> Result<R> {
     let f32_contiguous =
         |name, t: &Tensor| -> Result<Tensor> { Ok(f32_param(name, t)?.contiguous()?) };
     let opt = |name, t: Option<&Tensor>| t.map(|t| f32_contiguous(name, t)).transpose();
@@ -221,16 +235,82 @@ fn scan_untracked(
         delta_bias: maybe_slice(&gbias, "delta_bias")?,
         h0: maybe_slice(&gh0, "h0")?,
     };
-    let result = crate::scan_forward(&x, opts)?;
-    let device = inputs.u.device();
-    let y = Tensor::from_vec(result.y, (dims.batch, dims.len, dims.d_inner), device)?
-        .to_dtype(inputs.u.dtype())?;
-    let last_state = Tensor::from_vec(
-        result.last_state,
-        (dims.batch, dims.d_inner, dims.d_state),
-        device,
-    )?;
-    Ok(ScanOutput { y, last_state })
+    run(&x)
+}
+
+/// A (batch, L, d_inner) output as a tensor in `like`'s dtype, on its device.
+fn seq_tensor(data: Vec<f32>, dims: ScanDims, like: &Tensor) -> Result<Tensor> {
+    let shape = (dims.batch, dims.len, dims.d_inner);
+    Ok(Tensor::from_vec(data, shape, like.device())?.to_dtype(like.dtype())?)
+}
+
+/// A (batch, d_inner, d_state) state as an f32 tensor.
+fn state_tensor(data: Vec<f32>, dims: ScanDims, device: &Device) -> Result<Tensor> {
+    let shape = (dims.batch, dims.d_inner, dims.d_state);
+    Ok(Tensor::from_vec(data, shape, device)?)
+}
+
+/// What [`selective_scan_bidirectional`] returns.
+#[derive(Clone, Debug)]
+pub struct BiScanOutput {
+    /// (batch, L, d_inner), in u's dtype: the sum of the two directions' gated outputs.
+    pub y: Tensor,
+    /// (batch, d_inner, d_state), f32: the forward scan's state after token L-1.
+    pub last_state: Tensor,
+    /// (batch, d_inner, d_state), f32: the reverse scan's state after token 0.
+    pub last_state_rev: Tensor,
+}
+
+/// AuM's v1 ("Fo-Bi") block: the scan forward in time with `inputs.a` plus the scan in reverse
+/// with `a_rev` (same shape as A), over the same u, delta, B, C, D, z and delta_bias, summed
+/// without halving (upstream's `bimamba_inner_fn`).
+///
+/// Untracked CPU inputs (inference) run as one fused kernel call, which reads the per-token
+/// inputs once per direction and gates the summed outputs once ([`crate::scan_bidirectional`]);
+/// tracked inputs, and CUDA tensors, run as two [`selective_scan`] calls and a sum, so autograd
+/// records them. The two agree up to rounding. `opts.direction` is not used.
+pub fn selective_scan_bidirectional(
+    inputs: &ScanInputs<'_>,
+    a_rev: &Tensor,
+    opts: &ScanOptions,
+) -> Result<BiScanOutput> {
+    if a_rev.dims() != inputs.a.dims() {
+        let text = format!("the same as A, {:?}", inputs.a.dims());
+        return Err(shape_error("A_rev", text, a_rev));
+    }
+    if !a_rev.device().same_device(inputs.a.device()) {
+        return Err(Error::Device(format!(
+            "`A_rev` is on {:?} but A is on {:?}",
+            a_rev.device().location(),
+            inputs.a.device().location()
+        )));
+    }
+    if opts.backend != Backend::Cuda && !inputs.tracked() && !a_rev.track_op() {
+        let dims = check_shapes(inputs)?;
+        check_devices(inputs, opts.backend)?;
+        let a_rev = f32_param("A_rev", a_rev)?.contiguous()?;
+        let guard = a_rev.storage_and_layout();
+        let a_rev = guarded_slice(&guard, "A_rev")?;
+        let result = with_slices(inputs, dims, |x| crate::scan_bidirectional(x, a_rev, opts))?;
+        let device = inputs.u.device();
+        return Ok(BiScanOutput {
+            y: seq_tensor(result.y, dims, inputs.u)?,
+            last_state: state_tensor(result.last_state, dims, device)?,
+            last_state_rev: state_tensor(result.last_state_rev, dims, device)?,
+        });
+    }
+    let directed = |direction| ScanOptions { direction, ..*opts };
+    let fwd = selective_scan(inputs, &directed(Direction::Forward))?;
+    let reverse = ScanInputs {
+        a: a_rev,
+        ..*inputs
+    };
+    let rev = selective_scan(&reverse, &directed(Direction::Reverse))?;
+    Ok(BiScanOutput {
+        y: (fwd.y + rev.y)?,
+        last_state: fwd.last_state,
+        last_state_rev: rev.last_state,
+    })
 }
 
 /// The f32 data behind a tensor's storage guard (see [`Tensor::storage_and_layout`]).

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aum_core::nn::Dense;
-use aum_model::{AudioMamba, Config, Mode};
-use aum_scan::{selective_scan, Direction, ScanInputs, ScanOptions};
+use aum_model::{AudioMamba, Config, Mode, Variant};
+use aum_scan::{selective_scan, selective_scan_bidirectional, Direction, ScanInputs, ScanOptions};
 use candle_core::{Device, Module, Tensor};
 
 use crate::memory;
@@ -140,11 +140,7 @@ fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
     let (in_x, in_z, out_proj) = (dense(di, d)?, dense(di, d)?, dense(d, di)?);
     let (x_proj, dt_proj) = (dense(r + 2 * n, di)?, dense(di, r)?);
     // Per layer: in_proj, out_proj, and x_proj + dt_proj once per branch (v2 has two).
-    let branches = if cfg.variant == aum_model::Variant::V2 {
-        2
-    } else {
-        1
-    };
+    let branches = if cfg.variant == Variant::V2 { 2 } else { 1 };
     let gemm = median_secs(iters, || {
         for _ in 0..cfg.depth {
             drop(in_x.forward(&h)?);
@@ -160,27 +156,26 @@ fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
     let seq = Tensor::randn(0f32, 1.0, (1, l, di), &dev)?;
     let bc = Tensor::randn(0f32, 1.0, (1, l, n), &dev)?;
     let a = Tensor::randn(0f32, 1.0, (di, n), &dev)?.abs()?.neg()?;
-    let dirs = if cfg.variant == aum_model::Variant::None {
-        1
-    } else {
-        2
+    let inputs = ScanInputs::new(&seq, &seq, &a, &bc, &bc).with_z(&seq);
+    let opts = |direction| ScanOptions {
+        direction,
+        ..Default::default()
     };
+    // As the mixer runs them: v1's two directions share their inputs and run fused.
     let scan = median_secs(iters, || {
         for _ in 0..cfg.depth {
-            for k in 0..dirs {
-                let direction = if k == 0 {
-                    Direction::Forward
-                } else {
-                    Direction::Reverse
-                };
-                let inputs = ScanInputs::new(&seq, &seq, &a, &bc, &bc).with_z(&seq);
-                drop(selective_scan(
+            match cfg.variant {
+                Variant::V1 => drop(selective_scan_bidirectional(
                     &inputs,
-                    &ScanOptions {
-                        direction,
-                        ..Default::default()
-                    },
-                )?);
+                    &a,
+                    &opts(Direction::Forward),
+                )?),
+                Variant::V2 => {
+                    for direction in [Direction::Forward, Direction::Reverse] {
+                        drop(selective_scan(&inputs, &opts(direction))?);
+                    }
+                }
+                Variant::None => drop(selective_scan(&inputs, &opts(Direction::Forward))?),
             }
         }
         Ok(())

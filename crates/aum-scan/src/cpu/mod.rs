@@ -24,7 +24,7 @@ mod forward;
 pub(crate) use backward::backward;
 pub(crate) use forward::forward;
 
-use crate::{ScanDims, ScanGrads, ScanSlices};
+use crate::{BiScanResult, ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::{self, Madd};
 use std::marker::PhantomData;
 use std::sync::OnceLock;
@@ -108,10 +108,11 @@ impl<'a> SharedOut<'a> {
     }
 
     /// A pointer to `offset`, after checking that `offset .. offset + width` is in bounds, for
-    /// masked vector stores.
+    /// masked vector loads and stores.
     ///
     /// # Safety
-    /// As for [`SharedOut::write`], for whatever the caller writes through the pointer.
+    /// As for [`SharedOut::write`], for whatever the caller reads or writes through the
+    /// pointer.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     pub(super) unsafe fn lane_ptr(&self, offset: usize, width: usize) -> *mut f32 {
@@ -176,6 +177,31 @@ impl Isa {
         let _ = cap;
         Isa::Portable
     }
+}
+
+/// The shared-input bidirectional scan (see [`crate::scan_bidirectional`]): one fused pass per
+/// direction on AVX-512, two scans and a sum elsewhere.
+pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -> BiScanResult {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::detect() == Isa::Avx512 {
+        let dims = x.dims;
+        let mut y = vec![0.0; dims.seq_elems()];
+        let mut last_state = vec![0.0; dims.state_elems()];
+        let mut last_state_rev = vec![0.0; dims.state_elems()];
+        let lasts = (
+            SharedOut::new(&mut last_state),
+            SharedOut::new(&mut last_state_rev),
+        );
+        // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU; the caller checked
+        // that `a_rev` is as long as `x.a`.
+        unsafe { avx512::bidirectional(x, a_rev, softplus, SharedOut::new(&mut y), lasts) };
+        return BiScanResult {
+            y,
+            last_state,
+            last_state_rev,
+        };
+    }
+    crate::bidirectional::compose(x, a_rev, |x, dir| forward(x, softplus, dir))
 }
 
 /// The name of the instruction set [`Isa::detect`] picks.

@@ -3,6 +3,10 @@
 //! each vector's recurrence one state at a time (the running output in L1); then the gate and
 //! the store, token by token. With the update and the output, the recurrence costs 13 vector
 //! instructions per state per 16 channels.
+//!
+//! The shared-input bidirectional scan (AuM's v1 block) runs each task's vectors through the
+//! sequence twice: forward, storing the output before the gate; then in reverse with the other
+//! `A`, adding the stored output before gating once.
 
 use std::arch::x86_64::*;
 
@@ -26,14 +30,16 @@ pub(in crate::cpu) unsafe fn forward(
     y: SharedOut<'_>,
     last: SharedOut<'_>,
 ) {
-    let vectors = plan(&x.dims);
     let job = Job {
-        x,
+        x: *x,
         softplus,
         dir,
         y,
         last,
+        accumulate: false,
+        gate: true,
     };
+    let vectors = plan(&x.dims);
     vectors
         .par_chunks(vectors_per_task(vectors.len()))
         .for_each(|run| {
@@ -42,18 +48,66 @@ pub(in crate::cpu) unsafe fn forward(
         });
 }
 
+/// Runs the scan forward with `x.a` and in reverse with `a_rev` over the same inputs, and
+/// writes `(y_forward + y_reverse) · silu(z)` (each with its `D·u`, before the gate) into `y`,
+/// the two last states into `last` and `last_rev`.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA; `a_rev` must have as many elements as `x.a`.
+pub(in crate::cpu) unsafe fn bidirectional(
+    x: &ScanSlices<'_>,
+    a_rev: &[f32],
+    softplus: bool,
+    y: SharedOut<'_>,
+    (last, last_rev): (SharedOut<'_>, SharedOut<'_>),
+) {
+    let forward = Job {
+        x: *x,
+        softplus,
+        dir: Direction::Forward,
+        y,
+        last,
+        accumulate: false,
+        gate: false,
+    };
+    let reverse = Job {
+        x: ScanSlices { a: a_rev, ..*x },
+        dir: Direction::Reverse,
+        last: last_rev,
+        accumulate: true,
+        gate: true,
+        ..forward
+    };
+    let vectors = plan(&x.dims);
+    vectors
+        .par_chunks(vectors_per_task(vectors.len()))
+        .for_each(|run| {
+            // SAFETY: the caller checked the CPU features. The reverse pass reads the rows of
+            // `y` that the forward pass of the same task (the same vectors) wrote.
+            unsafe {
+                scan_run(&forward, run);
+                scan_run(&reverse, run);
+            }
+        });
+}
+
 /// The arguments every task shares.
+#[derive(Clone, Copy)]
 struct Job<'x, 'o> {
-    x: &'x ScanSlices<'x>,
+    x: ScanSlices<'x>,
     softplus: bool,
     dir: Direction,
     y: SharedOut<'o>,
     last: SharedOut<'o>,
+    /// Add what `y` holds to this pass's output (the other direction's, before the gate).
+    accumulate: bool,
+    /// Multiply by `silu(z)`, when z is given, before storing.
+    gate: bool,
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector]) {
-    let x = job.x;
+    let x = &job.x;
     let dims = x.dims;
     // SAFETY (this block and the loops below): the caller checked the CPU features.
     let params: Vec<Params> = run.iter().map(|v| unsafe { Params::load(x, v) }).collect();
@@ -110,14 +164,21 @@ unsafe fn load_rows(
     steps: std::ops::Range<usize>,
     bufs: &mut [Chunk],
 ) {
-    let x = job.x;
+    let x = &job.x;
     for (i, s) in steps.enumerate() {
         let t = job.dir.token(s, x.dims.len);
         for ((v, p), buf) in run.iter().zip(params).zip(bufs.iter_mut()) {
-            // SAFETY: the caller's; `i` is below CHUNK.
+            // SAFETY: the caller's; `i` is below CHUNK. With `accumulate`, this vector's lanes
+            // of `y` hold the other direction's output, written by this task.
             unsafe {
                 buf.tokens.load_step(x, v, p, job.softplus, i, t);
-                *buf.y.get_unchecked_mut(i) = _mm512_mul_ps(p.skip, buf.tokens.u[i]);
+                let mut y = _mm512_mul_ps(p.skip, buf.tokens.u[i]);
+                if job.accumulate {
+                    let off = buf.tokens.seq[i];
+                    let other = _mm512_maskz_loadu_ps(v.mask, job.y.lane_ptr(off, v.width()));
+                    y = _mm512_add_ps(y, other);
+                }
+                *buf.y.get_unchecked_mut(i) = y;
             }
         }
     }
@@ -163,7 +224,7 @@ unsafe fn store_rows(job: &Job<'_, '_>, run: &[Vector], count: usize, bufs: &[Ch
             // lanes belong to this vector alone.
             unsafe {
                 let mut y = buf.y[i];
-                if let Some(z) = job.x.z {
+                if let (true, Some(z)) = (job.gate, job.x.z) {
                     let zv = _mm512_maskz_loadu_ps(v.mask, z.as_ptr().add(off));
                     y = _mm512_mul_ps(y, silu(zv));
                 }

@@ -20,7 +20,7 @@ mod backward;
 mod forward;
 
 pub(super) use backward::backward;
-pub(super) use forward::forward;
+pub(super) use forward::{bidirectional, forward};
 
 use std::arch::x86_64::*;
 
