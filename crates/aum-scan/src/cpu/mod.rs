@@ -120,6 +120,12 @@ impl<'a> SharedOut<'a> {
         self.ptr.wrapping_add(offset)
     }
 
+    /// The buffer's start, for prefetch hints (which neither read nor write).
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn hint_ptr(&self) -> *const f32 {
+        self.ptr
+    }
+
     /// Copies the first `width` values of a lane to `offset ..`.
     ///
     /// # Safety
