@@ -22,8 +22,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{exp2, lanes, load_state, plan, sigmoid, silu, transpose_out};
-use super::{vectors_per_task, Params, Tokens, Vector};
+use super::{exp2, lanes, load_state, plan, row_offsets, sigmoid, silu, transpose_out};
+use super::{vectors_per_task, Ahead, Params, Tokens, Vector};
 use crate::cpu::{SharedGrads, SharedOut};
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::SOFTPLUS_THRESHOLD;
@@ -143,14 +143,33 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
         .iter()
         .map(|v| unsafe { load_state(x.h0, &dims, v) })
         .collect();
+    // The rows the token-by-token reads of the next chunk want, asked for during each
+    // recurrence: u and delta in pass 1, also grad_y and z in pass 2.
+    let mut rows = [0usize; CHUNK];
+    let mut inputs = vec![x.u.as_ptr(), x.delta.as_ptr()];
+    let base = |v: &Vector| v.b * dims.len * dims.d_inner + v.c0;
     for c in 0..chunks {
         unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, false) };
-        for (i, ((p, h), buf)) in params.iter().zip(&mut states).zip(&bufs).enumerate() {
+        let next = row_offsets(&dims, job.dir, steps_of(c + 1), &mut rows);
+        for (i, (((v, p), h), buf)) in run
+            .iter()
+            .zip(&params)
+            .zip(&mut states)
+            .zip(&bufs)
+            .enumerate()
+        {
             let at = (i * chunks + c) * n_st;
             checkpoints[at..at + n_st].copy_from_slice(h);
-            unsafe { advance(x, p, h, steps_of(c).len(), &buf.tokens) };
+            let ahead = Ahead {
+                arrays: &inputs,
+                base: base(v),
+                rows: next,
+            };
+            unsafe { advance(x, p, h, steps_of(c).len(), &buf.tokens, &ahead) };
         }
     }
+    inputs.push(job.grad_y.as_ptr());
+    inputs.extend(x.z.map(<[f32]>::as_ptr));
 
     // Pass 2: chunks last to first.
     let mut sums: Vec<VectorSums> = run
@@ -171,6 +190,10 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
     let mut scratch: Box<Scratch> = Box::new(unsafe { std::mem::zeroed() });
     for c in (0..chunks).rev() {
         unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, true) };
+        let next = match c {
+            0 => &[][..],
+            _ => row_offsets(&dims, job.dir, steps_of(c - 1), &mut rows),
+        };
         for (i, ((v, p), (s, buf))) in run
             .iter()
             .zip(&params)
@@ -185,7 +208,13 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
             let at = (i * chunks + c) * n_st;
             let start = &checkpoints[at..at + n_st];
             let count = steps_of(c).len();
-            unsafe { chunk_backward(x, p, start, s, &mut bc, count, buf, &mut scratch) };
+            let ahead = Ahead {
+                arrays: &inputs,
+                base: base(v),
+                rows: next,
+            };
+            let chunk = (count, &mut **buf, &ahead);
+            unsafe { chunk_backward(x, p, start, s, &mut bc, chunk, &mut scratch) };
         }
         unsafe { flush_bc(&mut bc, &dims, steps_of(c), job.dir, part) };
         bc.key = None;
@@ -274,7 +303,8 @@ unsafe fn read_chunk(
     }
 }
 
-/// Runs the state recurrence (no output) through the first `count` steps of `tk`.
+/// Runs the state recurrence (no output) through the first `count` steps of `tk`, asking for
+/// the rows of `next` on the way.
 #[inline(always)]
 unsafe fn advance(
     x: &ScanSlices<'_>,
@@ -282,8 +312,11 @@ unsafe fn advance(
     h: &mut [__m512],
     count: usize,
     tk: &Tokens<CHUNK>,
+    next: &Ahead<'_>,
 ) {
+    let states = h.len();
     for (n, (hn, an)) in h.iter_mut().zip(&p.a_log2e).enumerate() {
+        next.prefetch_share(n, states);
         let mut state = *hn;
         for i in 0..count {
             // SAFETY: B holds d_state values for (b, t, group) at `bc[i]`.
@@ -297,8 +330,7 @@ unsafe fn advance(
 
 /// Back-propagates one vector through the first `count` steps of the chunk `buf` holds,
 /// starting from its checkpoint `start`: fills `s_a` and `s_b` and adds to the vector's and
-/// the group's sums.
-#[allow(clippy::too_many_arguments)]
+/// the group's sums, asking for the rows of `next` on the way.
 #[inline(always)]
 unsafe fn chunk_backward(
     x: &ScanSlices<'_>,
@@ -306,12 +338,12 @@ unsafe fn chunk_backward(
     start: &[__m512],
     sums: &mut VectorSums,
     bc: &mut BcSums,
-    count: usize,
-    buf: &mut VectorChunk,
+    (count, buf, next): (usize, &mut VectorChunk, &Ahead<'_>),
     scratch: &mut Scratch,
 ) {
     let tk = &buf.tokens;
     for n in 0..x.dims.d_state {
+        next.prefetch_share(n, x.dims.d_state);
         let (a, a2) = (p.a[n], p.a_log2e[n]);
         // Re-scan this state through the chunk.
         let mut state = start[n];

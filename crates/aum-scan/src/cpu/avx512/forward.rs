@@ -10,8 +10,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{exp2, load_state, plan, silu, transpose_out, vectors_per_task};
-use super::{Params, Tokens, Vector};
+use super::{exp2, load_state, plan, row_offsets, silu, transpose_out, vectors_per_task};
+use super::{Ahead, Params, Tokens, Vector};
 use crate::cpu::SharedOut;
 use crate::{Direction, ScanSlices};
 use rayon::prelude::*;
@@ -116,22 +116,30 @@ unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector]) {
         .map(|v| unsafe { load_state(x.h0, &dims, v) })
         .collect();
     let mut bufs: Vec<Chunk> = run.iter().map(|_| Chunk::new()).collect();
+    // What the passes after each recurrence read: this chunk's z (gate), the next chunk's u,
+    // delta and (accumulate) y.
+    let gate: Vec<*const f32> =
+        x.z.filter(|_| job.gate)
+            .map(<[f32]>::as_ptr)
+            .into_iter()
+            .collect();
+    let mut next: Vec<*const f32> = vec![x.u.as_ptr(), x.delta.as_ptr()];
+    if job.accumulate {
+        next.push(job.y.hint_ptr());
+    }
     let mut next_rows = [0usize; CHUNK];
     for s0 in (0..dims.len).step_by(CHUNK) {
         let steps = s0..(s0 + CHUNK).min(dims.len);
         unsafe { load_rows(job, run, &params, steps.clone(), &mut bufs) };
-        // Where the next chunk's tokens start, as offsets of their rows.
-        let next = steps.end..(steps.end + CHUNK).min(dims.len);
-        for (i, s) in next.clone().enumerate() {
-            next_rows[i] = job.dir.token(s, dims.len) * dims.d_inner;
-        }
+        let following = steps.end..(steps.end + CHUNK).min(dims.len);
+        let rows = row_offsets(&dims, job.dir, following, &mut next_rows);
         for (((v, p), h), buf) in run.iter().zip(&params).zip(&mut states).zip(&mut bufs) {
             let ahead = Ahead {
-                job,
+                arrays: &next,
                 base: v.b * dims.len * dims.d_inner + v.c0,
-                next_rows: &next_rows[..next.len()],
+                rows,
             };
-            unsafe { recurrence(x, p, h, steps.len(), buf, &ahead) };
+            unsafe { recurrence(x, p, h, steps.len(), buf, (&ahead, &gate)) };
         }
         unsafe { store_rows(job, run, steps.len(), &bufs) };
     }
@@ -196,7 +204,8 @@ unsafe fn load_rows(
 }
 
 /// Runs the recurrence through the chunk's first `count` steps one state at a time, so the
-/// state and the running output stay in registers and L1, carrying the state in `h`.
+/// state and the running output stay in registers and L1, carrying the state in `h`; asks for
+/// the `next` chunk's rows and this chunk's `gate` rows on the way.
 #[inline(always)]
 unsafe fn recurrence(
     x: &ScanSlices<'_>,
@@ -204,12 +213,18 @@ unsafe fn recurrence(
     h: &mut [__m512],
     count: usize,
     buf: &mut Chunk,
-    ahead: &Ahead<'_, '_, '_>,
+    (next, gate): (&Ahead<'_>, &[*const f32]),
 ) {
     let tk = &buf.tokens;
-    let per_state = CHUNK.div_ceil(h.len());
+    let gate = Ahead {
+        arrays: gate,
+        base: 0,
+        rows: &tk.seq[..count],
+    };
+    let states = h.len();
     for (n, (hn, an)) in h.iter_mut().zip(&p.a_log2e).enumerate() {
-        unsafe { ahead.prefetch(&tk.seq[..count], n * per_state..(n + 1) * per_state) };
+        next.prefetch_share(n, states);
+        gate.prefetch_share(n, states);
         let mut state = *hn;
         for i in 0..count {
             // SAFETY: the caller checked the CPU features; B and C hold d_state values for
@@ -246,47 +261,4 @@ unsafe fn store_rows(job: &Job<'_, '_>, run: &[Vector], count: usize, bufs: &[Ch
             }
         }
     }
-}
-
-/// The rows one vector reads after its recurrence of the current chunk: the gate's z of this
-/// chunk, and u, delta (and with `accumulate`, y) of the next. [`recurrence`] asks for them into
-/// L2 a few tokens per state, spread over the chunk's compute: at thousands of tokens those
-/// rows come from memory, and waiting for them at the token-by-token passes was a fifth of the
-/// scan (`perf annotate`).
-struct Ahead<'a, 'x, 'o> {
-    job: &'a Job<'x, 'o>,
-    /// The vector's offset in the (batch, L, d_inner) tensors: batch row and first channel.
-    base: usize,
-    /// The next chunk's tokens' row offsets, `t · d_inner`.
-    next_rows: &'a [usize],
-}
-
-impl Ahead<'_, '_, '_> {
-    /// Prefetches the rows of chunk steps `steps` (clipped to each chunk's length); `seq` holds
-    /// the current chunk's lane offsets.
-    #[inline(always)]
-    unsafe fn prefetch(&self, seq: &[usize], steps: std::ops::Range<usize>) {
-        let (x, job) = (&self.job.x, self.job);
-        // Prefetches never fault, so the addresses need no bounds check.
-        let l2 = |p: *const f32| unsafe { _mm_prefetch::<_MM_HINT_T1>(p.cast()) };
-        if let (true, Some(z)) = (job.gate, x.z) {
-            for &off in clip(seq, &steps) {
-                l2(z.as_ptr().wrapping_add(off));
-            }
-        }
-        for &row in clip(self.next_rows, &steps) {
-            let off = self.base + row;
-            l2(x.u.as_ptr().wrapping_add(off));
-            l2(x.delta.as_ptr().wrapping_add(off));
-            if job.accumulate {
-                l2(job.y.hint_ptr().wrapping_add(off));
-            }
-        }
-    }
-}
-
-/// `v[r]`, with `r` clipped to `v`'s length.
-fn clip<'v>(v: &'v [usize], r: &std::ops::Range<usize>) -> &'v [usize] {
-    let end = r.end.min(v.len());
-    &v[r.start.min(end)..end]
 }

@@ -182,6 +182,51 @@ impl<const C: usize> Tokens<C> {
     }
 }
 
+/// Rows that one vector reads in its next token-by-token pass, asked for into L2 while it runs
+/// its recurrence: `arrays[k][base + row]` for each of `rows`. At thousands of tokens those
+/// rows come from memory, and waiting for them in the token-by-token passes was a fifth of the
+/// scan (`perf annotate`). The recurrences issue them a few tokens per state, spread over their
+/// compute.
+struct Ahead<'a> {
+    arrays: &'a [*const f32],
+    /// The vector's offset within the arrays (batch row and first channel), or 0 when `rows`
+    /// are lane offsets already.
+    base: usize,
+    rows: &'a [usize],
+}
+
+impl Ahead<'_> {
+    /// Prefetches share `n` of the rows split into `shares` (`n` below `shares`), so that a
+    /// loop over the states asks for each row once.
+    #[inline(always)]
+    fn prefetch_share(&self, n: usize, shares: usize) {
+        let per = self.rows.len().div_ceil(shares);
+        let end = ((n + 1) * per).min(self.rows.len());
+        for &row in &self.rows[(n * per).min(end)..end] {
+            for &a in self.arrays {
+                // SAFETY: a prefetch is a hint; it neither faults nor reads into the program.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(a.wrapping_add(self.base + row).cast()) };
+            }
+        }
+    }
+}
+
+/// Each token's row offset, `t · d_inner`, for the scan steps `steps` (at most `out.len()`):
+/// the slice of `out` that holds them.
+#[inline(always)]
+fn row_offsets<'o>(
+    dims: &ScanDims,
+    dir: crate::Direction,
+    steps: std::ops::Range<usize>,
+    out: &'o mut [usize],
+) -> &'o [usize] {
+    let n = steps.len().min(out.len());
+    for (o, s) in out.iter_mut().zip(steps) {
+        *o = dir.token(s, dims.len) * dims.d_inner;
+    }
+    &out[..n]
+}
+
 /// The vector's rows of a (batch, d_inner, N) state (h0 or the last state's gradient), or
 /// zeros.
 ///
