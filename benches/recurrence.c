@@ -2,6 +2,7 @@
  * (docs/kernels.md, "Where it stops"). Data stays in L1: 64 tokens, 16 states, 16 channels.
  *
  *   gcc -O3 -march=sapphirerapids benches/recurrence.c -o /tmp/recurrence
+ *   gcc -O3 -march=sapphirerapids -DROUNDSCALE benches/recurrence.c -o /tmp/recurrence-rnd
  *   /tmp/recurrence 0   # the recurrence as the kernel runs it: exp2 + state update + output
  *   /tmp/recurrence 1   # exp2 alone
  *
@@ -14,11 +15,17 @@
 #define TOKENS 64
 #define STATES 16
 
-/* 2^x as in the kernel: clamp at -126, round, degree-5 polynomial on the fraction, scale. */
+/* 2^x as in the kernel: clamp at -126, split off the fraction, degree-5 polynomial on it,
+ * scale. Build with -DROUNDSCALE for the kernel's earlier split (round, then subtract). */
 static inline __m512 exp2v(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-126.f), x);
+#ifdef ROUNDSCALE
     __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(x, k);
+#else
+    __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 k = _mm512_sub_ps(x, f);
+#endif
     __m512 p = _mm512_set1_ps(1.3276472e-3f);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.675542e-3f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550713e-2f));

@@ -17,7 +17,7 @@ pub(crate) fn forward(x: &ScanSlices<'_>, softplus: bool, dir: Direction) -> Sca
     let last = SharedOut::new(&mut last_state);
     match Isa::detect() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU.
+        // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
         Isa::Avx512 => unsafe { super::avx512::forward(x, softplus, dir, out, last) },
         isa => plan(&dims).par_iter().for_each(|it| {
             let job = Job {

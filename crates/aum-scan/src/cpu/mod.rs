@@ -173,7 +173,9 @@ impl Isa {
         #[cfg(target_arch = "x86_64")]
         {
             let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            if fma && is_x86_feature_detected!("avx512f") && !matches!(cap, "avx2" | "portable") {
+            let avx512 =
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq");
+            if fma && avx512 && !matches!(cap, "avx2" | "portable") {
                 return Isa::Avx512;
             }
             if fma && cap != "portable" {
@@ -198,7 +200,7 @@ pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -
             SharedOut::new(&mut last_state),
             SharedOut::new(&mut last_state_rev),
         );
-        // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU; the caller checked
+        // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU; the caller checked
         // that `a_rev` is as long as `x.a`.
         unsafe { avx512::bidirectional(x, a_rev, softplus, SharedOut::new(&mut y), lasts) };
         return BiScanResult {

@@ -35,7 +35,7 @@ const CHUNK: usize = 32;
 /// Computes every gradient of the scan.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA.
+/// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA.
 pub(in crate::cpu) unsafe fn backward(
     x: &ScanSlices<'_>,
     grad_y: &[f32],
@@ -125,7 +125,7 @@ struct BcSums {
     dc: Vec<__m512>,
 }
 
-#[target_feature(enable = "avx512f,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads) {
     let x = job.x;
     let dims = x.dims;

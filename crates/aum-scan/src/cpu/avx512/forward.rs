@@ -22,7 +22,7 @@ const CHUNK: usize = 64;
 /// Runs the forward scan into `y` and `last` (both zero-initialised by the caller).
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA.
+/// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA.
 pub(in crate::cpu) unsafe fn forward(
     x: &ScanSlices<'_>,
     softplus: bool,
@@ -53,7 +53,7 @@ pub(in crate::cpu) unsafe fn forward(
 /// the two last states into `last` and `last_rev`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA; `a_rev` must have as many elements as `x.a`.
+/// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA; `a_rev` must have as many elements as `x.a`.
 pub(in crate::cpu) unsafe fn bidirectional(
     x: &ScanSlices<'_>,
     a_rev: &[f32],
@@ -105,7 +105,7 @@ struct Job<'x, 'o> {
     gate: bool,
 }
 
-#[target_feature(enable = "avx512f,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector]) {
     let x = &job.x;
     let dims = x.dims;
