@@ -285,7 +285,7 @@ unsafe fn exp2(x: __m512) -> __m512 {
     let x = _mm512_max_ps(_mm512_set1_ps(-126.0), x);
     // `vreduceps` gives the fraction `x - round(x)` directly, and `x - f` is `round(x)`
     // exactly. Rounding first (`vrndscaleps`) and subtracting gives the same bits, but the
-    // loop of `benches/recurrence.c` ran about 12 % slower with it on Sapphire Rapids.
+    // loop of `benches/recurrence.c` ran about 12 % slower with it on Emerald Rapids.
     let f = _mm512_reduce_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
     let k = _mm512_sub_ps(x, f);
     let mut p = _mm512_set1_ps(EXP2_POLY[0]);
