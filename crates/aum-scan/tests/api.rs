@@ -5,12 +5,8 @@ mod common;
 use aum_scan::{
     scan_backward, scan_forward, selective_scan, Backend, Error, ScanDims, ScanInputs, ScanOptions,
 };
-use candle_core::{DType, Device, Tensor, Var};
-use common::{assert_close, flat, random_problem, Optional};
-
-fn tensor(data: &[f32], shape: &[usize]) -> Tensor {
-    Tensor::from_slice(data, shape, &Device::Cpu).unwrap()
-}
+use candle_core::{DType, Tensor, Var};
+use common::{assert_close, flat, random_problem, tensor, Optional};
 
 #[test]
 fn shape_errors_name_the_tensor() {

@@ -7,8 +7,8 @@ use aum_scan::{
     scan_bidirectional, scan_forward, selective_scan_bidirectional, Backend, BiScanResult,
     Direction, Error, ScanDims, ScanInputs, ScanOptions,
 };
-use candle_core::{Device, Tensor, Var};
-use common::{assert_close, flat, random_problem, Optional, Problem, Rng};
+use candle_core::{Tensor, Var};
+use common::{assert_close, flat, random_problem, tensor, Optional, Problem, Rng};
 use proptest::prelude::*;
 
 fn opts(backend: Backend, softplus: bool, direction: Direction) -> ScanOptions {
@@ -73,10 +73,6 @@ proptest! {
             assert_matches(&got.unwrap(), &want);
         }
     }
-}
-
-fn tensor(data: &[f32], shape: &[usize]) -> Tensor {
-    Tensor::from_slice(data, shape, &Device::Cpu).unwrap()
 }
 
 /// The tensor API: untracked inputs take the fused kernel, tracked ones two recorded scans;

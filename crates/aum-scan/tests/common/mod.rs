@@ -35,6 +35,11 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(format!("{name}.safetensors"))
 }
 
+/// A CPU tensor of `shape` holding `data`.
+pub fn tensor(data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_slice(data, shape, &Device::Cpu).unwrap()
+}
+
 pub fn flat(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
