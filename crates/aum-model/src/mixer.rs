@@ -199,12 +199,14 @@ impl Mixer {
                     .scan_both_ways(&feed, (&a, &a_b), &z, backend)?
             }
             (Variant::V2, Some(a_b_log), Some(branch)) => {
-                let feed_b = branch.feed(&x, ConvSide::AntiCausal, cfg)?;
-                drop(x);
+                // One branch's inputs alive at a time: x (d_inner wide) outlives the forward
+                // scan, where the reverse branch's u and delta (two such buffers) would.
                 let y_f = self
                     .forward
                     .scan(&feed, &a, &z, Direction::Forward, backend)?;
                 drop(feed);
+                let feed_b = branch.feed(&x, ConvSide::AntiCausal, cfg)?;
+                drop(x);
                 let a_b = a_b_log.exp()?.neg()?;
                 let y_b = branch.scan(&feed_b, &a_b, &z, Direction::Reverse, backend)?;
                 half_sum_into(y_f, y_b)?
