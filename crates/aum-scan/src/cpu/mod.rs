@@ -200,8 +200,8 @@ pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -
             SharedOut::new(&mut last_state),
             SharedOut::new(&mut last_state_rev),
         );
-        // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU; the caller checked
-        // that `a_rev` is as long as `x.a`.
+        // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU; the
+        // caller checked that `a_rev` is as long as `x.a`.
         unsafe { avx512::bidirectional(x, a_rev, softplus, SharedOut::new(&mut y), lasts) };
         return BiScanResult {
             y,
