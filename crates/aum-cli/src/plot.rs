@@ -86,7 +86,6 @@ impl Canvas {
         (text.chars().count() as i64 * 6 - 1).max(0) * scale
     }
 
-    /// Writes the canvas as an 8-bit RGB PNG, atomically.
     /// Ticks, grey gridlines and labels 0.00 .. 1.00 on the y axis of a plot area whose
     /// top-left corner is (left, top), `w` by `h` pixels.
     pub fn unit_y_axis(&mut self, left: i64, top: i64, w: i64, h: i64) {
@@ -105,6 +104,7 @@ impl Canvas {
         }
     }
 
+    /// Writes the canvas as an 8-bit RGB PNG, atomically.
     pub fn save_png(&self, path: &Path) -> Result<()> {
         let mut bytes = Vec::new();
         {

@@ -17,8 +17,8 @@ use candle_nn::{Init, VarBuilder};
 /// a contiguous (in, out) matrix: the `gemm` crate runs the model's shapes 1.1-1.35x faster
 /// that way than on the strided view `Wᵀ` of an (out, in) weight (out_proj of AuM-Base at 513
 /// tokens: 137 against 183 GFLOP/s on 2 cores, `cargo bench --bench model -- matmuls`). The
-/// copy is made once, at load, and replaces the original. Weights being trained, and weights on a GPU
-/// (cuBLAS reads `Wᵀ` natively), stay as they are.
+/// copy is made once, at load, and replaces the original. Weights being trained, and weights
+/// on a GPU (cuBLAS reads `Wᵀ` natively), stay as they are.
 #[derive(Debug, Clone)]
 pub struct Dense {
     /// (in, out) contiguous when `transposed`, else (out, in).

@@ -84,9 +84,7 @@ impl Conv<'_> {
             }
         }
     }
-}
 
-impl Conv<'_> {
     /// Row `i` (sequence `i / len`, token `i % len`) of `silu(conv(x))`, with `sig` as scratch.
     /// Compiled for AVX-512 where the CPU has it, so the loops over channels run 16 lanes wide
     /// (4 on the baseline x86-64 target); they stay separate multiplies and adds, so every

@@ -147,7 +147,6 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
     // recurrence: u and delta in pass 1, also grad_y and z in pass 2.
     let mut rows = [0usize; CHUNK];
     let mut inputs = vec![x.u.as_ptr(), x.delta.as_ptr()];
-    let base = |v: &Vector| v.b * dims.len * dims.d_inner + v.c0;
     for c in 0..chunks {
         unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, false) };
         let next = row_offsets(&dims, job.dir, steps_of(c + 1), &mut rows);
@@ -162,7 +161,7 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
             checkpoints[at..at + n_st].copy_from_slice(h);
             let ahead = Ahead {
                 arrays: &inputs,
-                base: base(v),
+                base: v.seq_base(&dims),
                 rows: next,
             };
             unsafe { advance(x, p, h, steps_of(c).len(), &buf.tokens, &ahead) };
@@ -210,7 +209,7 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
             let count = steps_of(c).len();
             let ahead = Ahead {
                 arrays: &inputs,
-                base: base(v),
+                base: v.seq_base(&dims),
                 rows: next,
             };
             let chunk = (count, &mut **buf, &ahead);

@@ -136,7 +136,7 @@ unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector]) {
         for (((v, p), h), buf) in run.iter().zip(&params).zip(&mut states).zip(&mut bufs) {
             let ahead = Ahead {
                 arrays: &next,
-                base: v.b * dims.len * dims.d_inner + v.c0,
+                base: v.seq_base(&dims),
                 rows,
             };
             unsafe { recurrence(x, p, h, steps.len(), buf, (&ahead, &gate)) };

@@ -6,8 +6,9 @@
 //! values in small L1/L2 buffers). The recurrence is bound by the vector FMA port, so it is
 //! written with as few vector instructions as possible: `exp(dt·A)` is `2^(dt·A·log2 e)` with
 //! `A·log2 e` computed once per channel, `vreduceps` splits off the fraction, a degree-5
-//! polynomial gives its power of two and `vscalefps` applies the integer part (10 instructions, against about 20 for the
-//! auto-vectorised `fastmath::exp` with its integer bit-building).
+//! polynomial gives its power of two and `vscalefps` applies the integer part (10
+//! instructions, against about 20 for the auto-vectorised `fastmath::exp` with its integer
+//! bit-building).
 //!
 //! A rayon task owns several vectors and walks them **in lockstep over chunks of tokens** (all
 //! its vectors through one chunk, then the next chunk). Token-major rows are `d_inner · 4`
@@ -73,6 +74,12 @@ fn plan(dims: &ScanDims) -> Vec<Vector> {
 impl Vector {
     fn width(&self) -> usize {
         self.mask.count_ones() as usize
+    }
+
+    /// The offset of the vector's first lane at token 0 in the (batch, L, d_inner) tensors;
+    /// token `t`'s lanes start `t · d_inner` further.
+    fn seq_base(&self, dims: &ScanDims) -> usize {
+        self.b * dims.len * dims.d_inner + self.c0
     }
 }
 
@@ -162,10 +169,9 @@ impl<const C: usize> Tokens<C> {
         t: usize,
     ) {
         let dims = x.dims;
-        let row = v.b * dims.len + t;
-        let off = row * dims.d_inner + v.c0;
+        let off = v.seq_base(&dims) + t * dims.d_inner;
         self.seq[i] = off;
-        self.bc[i] = (row * dims.groups + v.group) * dims.d_state;
+        self.bc[i] = ((v.b * dims.len + t) * dims.groups + v.group) * dims.d_state;
         // SAFETY: `off .. off + width` is inside the (batch, L, d_inner) tensors and masked
         // lanes are not read.
         unsafe {
