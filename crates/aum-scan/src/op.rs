@@ -567,9 +567,12 @@ impl CustomOp3 for ScanOp {
             None => None,
         };
         let x = self.slices(seqs, bc, params, h0)?;
-        let result = crate::scan_forward(&x, &self.opts).map_err(candle_core::Error::wrap)?;
+        let (result, checkpoints) = crate::scan_forward_with_checkpoints(&x, &self.opts)
+            .map_err(candle_core::Error::wrap)?;
+        // The checkpoints ride along in the output, which autograd keeps for `bwd`.
         let mut out = result.y;
         out.extend_from_slice(&result.last_state);
+        out.extend_from_slice(&checkpoints);
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }
@@ -601,7 +604,7 @@ impl CustomOp3 for ScanOp {
         arg1: &Tensor,
         arg2: &Tensor,
         arg3: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         #[cfg(feature = "cuda")]
@@ -612,7 +615,7 @@ impl CustomOp3 for ScanOp {
                 arg1,
                 arg2,
                 arg3,
-                _res,
+                res,
                 grad_res,
             )?;
             return Ok((
@@ -627,6 +630,7 @@ impl CustomOp3 for ScanOp {
             let (s2, l2) = arg2.storage_and_layout();
             let (s3, l3) = arg3.storage_and_layout();
             let (sg, lg) = grad_res.storage_and_layout();
+            let (sr, lr) = res.storage_and_layout();
             let h0_storage = self.h0.as_ref().map(|t| t.storage_and_layout());
             let h0 = match &h0_storage {
                 Some((storage, layout)) => Some(cpu_slice(storage, layout, "h0")?),
@@ -638,9 +642,11 @@ impl CustomOp3 for ScanOp {
                 cpu_slice(&s3, l3, "A/D/delta_bias")?,
                 h0,
             )?;
+            let outputs = self.dims.seq_elems() + self.dims.state_elems();
+            let checkpoints = &cpu_slice(&sr, lr, "the forward's output")?[outputs..];
             let grad = cpu_slice(&sg, lg, "the output gradient")?;
-            let (grad_y, grad_last) = grad.split_at(self.dims.seq_elems());
-            crate::scan_backward(&x, grad_y, Some(grad_last), &self.opts)
+            let (grad_y, grad_last) = grad[..outputs].split_at(self.dims.seq_elems());
+            crate::scan_backward_from_checkpoints(&x, checkpoints, grad_y, Some(grad_last), &self.opts)
                 .map_err(candle_core::Error::wrap)?
         };
         let di = self.dims.d_inner;

@@ -3,7 +3,9 @@
 mod common;
 
 use aum_scan::{
-    scan_backward, scan_forward, selective_scan, Backend, Error, ScanDims, ScanInputs, ScanOptions,
+    checkpoint_len, scan_backward, scan_backward_from_checkpoints, scan_forward,
+    scan_forward_with_checkpoints, selective_scan, Backend, Error, ScanDims, ScanInputs,
+    ScanOptions,
 };
 use candle_core::{DType, Tensor, Var};
 use common::{assert_close, flat, random_problem, tensor, Optional};
@@ -59,6 +61,44 @@ fn shape_errors_name_the_tensor() {
     x.b = &p.b[1..];
     let err = scan_forward(&x, &ScanOptions::default()).unwrap_err();
     assert!(matches!(err, Error::Shape { name: "B", .. }), "{err}");
+}
+
+/// Checkpoints of another length (another problem's, or none where the kernel keeps some) are
+/// refused by name, with the length expected.
+#[test]
+fn checkpoints_of_the_wrong_length_are_an_error() {
+    let dims = ScanDims {
+        batch: 1,
+        len: 40,
+        d_inner: 20,
+        d_state: 4,
+        groups: 1,
+    };
+    let p = random_problem(dims, Optional::ALL, true, 3);
+    let opts = ScanOptions::default();
+    let (_, mut checkpoints) = scan_forward_with_checkpoints(&p.slices(), &opts).unwrap();
+    let want = checkpoint_len(&dims, &opts);
+    assert_eq!(checkpoints.len(), want);
+    checkpoints.push(0.0);
+    let gy = vec![1.0; dims.seq_elems()];
+    let err = scan_backward_from_checkpoints(&p.slices(), &checkpoints, &gy, None, &opts)
+        .unwrap_err();
+    match &err {
+        Error::Shape { name, actual, .. } => {
+            assert_eq!(*name, "checkpoints");
+            assert_eq!(actual, &vec![want + 1]);
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(err.to_string().contains(&format!("{want} elements")), "{err}");
+    // The reference keeps none and takes none.
+    let reference = ScanOptions {
+        backend: Backend::Reference,
+        ..opts
+    };
+    assert_eq!(checkpoint_len(&dims, &reference), 0);
+    let err = scan_backward_from_checkpoints(&p.slices(), &[0.0], &gy, None, &reference);
+    assert!(matches!(err, Err(Error::Shape { name: "checkpoints", .. })));
 }
 
 /// The slice API runs on the host: without the `cuda` feature the error says the kernel is not

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aum_scan::{
-    baseline, scan_backward, scan_forward, Backend, ScanData, ScanDims, ScanInputs, ScanOptions,
+    baseline, scan_backward_from_checkpoints, scan_forward, scan_forward_with_checkpoints,
+    Backend, ScanData, ScanDims, ScanInputs, ScanOptions,
 };
 use candle_core::{Device, Tensor, Var};
 
@@ -273,9 +274,12 @@ impl Problem {
         Ok(())
     }
 
+    /// A training step's scan: the forward keeping its checkpoints, then the backward from
+    /// them (as the autograd op runs).
     fn forward_backward(&self, opts: &ScanOptions) -> Result<()> {
-        scan_forward(&self.data.slices(), opts)?;
-        scan_backward(&self.data.slices(), &self.grad_y, None, opts)?;
+        let x = self.data.slices();
+        let (_, checkpoints) = scan_forward_with_checkpoints(&x, opts)?;
+        scan_backward_from_checkpoints(&x, &checkpoints, &self.grad_y, None, opts)?;
         Ok(())
     }
 

@@ -34,19 +34,23 @@ const _: () = assert!(
     "`fold` halves 64 lanes down to 8"
 );
 
+/// Every gradient of the scan; AVX-512 CPUs start from the forward's `checkpoints` when
+/// given (other kernels keep none, see [`super::checkpoint_len`]).
 pub(crate) fn backward(
     x: &ScanSlices<'_>,
     grad_y: &[f32],
     grad_last_state: Option<&[f32]>,
-    softplus: bool,
-    dir: Direction,
+    (softplus, dir): (bool, Direction),
+    checkpoints: Option<&[f32]>,
 ) -> ScanGrads {
     let isa = Isa::detect();
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512 {
-        // SAFETY: `Isa::detect` found AVX-512F, AVX2 and FMA on this CPU.
-        return unsafe { super::avx512::backward(x, grad_y, grad_last_state, softplus, dir) };
+        let flags = (softplus, dir);
+        // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
+        return unsafe { super::avx512::backward(x, grad_y, grad_last_state, flags, checkpoints) };
     }
+    let _ = checkpoints;
     let dims = x.dims;
     let mut du = vec![0.0; dims.seq_elems()];
     let mut ddelta = vec![0.0; dims.seq_elems()];

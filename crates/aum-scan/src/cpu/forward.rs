@@ -9,7 +9,14 @@ use crate::{Direction, ScanResult, ScanSlices};
 use aum_core::fastmath::{self, Madd, Plain};
 use rayon::prelude::*;
 
-pub(crate) fn forward(x: &ScanSlices<'_>, softplus: bool, dir: Direction) -> ScanResult {
+/// The forward scan, and with `checkpoints` (of [`super::checkpoint_len`] floats, none but on
+/// AVX-512) the states for a backward.
+pub(crate) fn forward(
+    x: &ScanSlices<'_>,
+    softplus: bool,
+    dir: Direction,
+    checkpoints: Option<&mut [f32]>,
+) -> ScanResult {
     let dims = x.dims;
     let mut y = vec![0.0; dims.seq_elems()];
     let mut last_state = vec![0.0; dims.state_elems()];
@@ -18,7 +25,10 @@ pub(crate) fn forward(x: &ScanSlices<'_>, softplus: bool, dir: Direction) -> Sca
     match Isa::detect() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
-        Isa::Avx512 => unsafe { super::avx512::forward(x, softplus, dir, out, last) },
+        Isa::Avx512 => unsafe {
+            let save = checkpoints.map(SharedOut::new);
+            super::avx512::forward(x, softplus, dir, (out, last), save)
+        },
         isa => plan(&dims).par_iter().for_each(|it| {
             let job = Job {
                 x,

@@ -209,7 +209,17 @@ pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -
             last_state_rev,
         };
     }
-    crate::bidirectional::compose(x, a_rev, |x, dir| forward(x, softplus, dir))
+    crate::bidirectional::compose(x, a_rev, |x, dir| forward(x, softplus, dir, None))
+}
+
+/// Floats in the checkpoints that a forward saves for the backward: only the AVX-512 kernel
+/// keeps them (the state every 32 tokens); the others re-run the recurrence in the backward.
+pub(crate) fn checkpoint_len(dims: &ScanDims) -> usize {
+    match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => avx512::checkpoint_len(dims),
+        _ => 0,
+    }
 }
 
 /// The name of the instruction set [`Isa::detect`] picks.

@@ -23,16 +23,17 @@
 use std::arch::x86_64::*;
 
 use super::{exp2, lanes, load_state, plan, row_offsets, sigmoid, silu, transpose_out};
-use super::{vectors_per_task, Ahead, Params, Tokens, Vector};
+use super::{vectors_per_task, Ahead, CheckpointMap, Params, Tokens, Vector, LANES};
 use crate::cpu::{SharedGrads, SharedOut};
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::SOFTPLUS_THRESHOLD;
 use rayon::prelude::*;
 
 /// Steps between checkpoints.
-const CHUNK: usize = 32;
+const CHUNK: usize = super::CHECKPOINT_EVERY;
 
-/// Computes every gradient of the scan.
+/// Computes every gradient of the scan, starting each chunk from the forward's `saved`
+/// checkpoints (of [`super::checkpoint_len`] floats) when given, else from its own.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA.
@@ -40,8 +41,8 @@ pub(in crate::cpu) unsafe fn backward(
     x: &ScanSlices<'_>,
     grad_y: &[f32],
     grad_last_state: Option<&[f32]>,
-    softplus: bool,
-    dir: Direction,
+    (softplus, dir): (bool, Direction),
+    saved: Option<&[f32]>,
 ) -> ScanGrads {
     let dims = x.dims;
     let mut du = vec![0.0; dims.seq_elems()];
@@ -54,16 +55,20 @@ pub(in crate::cpu) unsafe fn backward(
         grad_last_state,
         softplus,
         dir,
+        saved,
+        vectors: vectors.len(),
         du: SharedOut::new(&mut du),
         ddelta: SharedOut::new(&mut ddelta),
         dz: dz.as_deref_mut().map(SharedOut::new),
     };
+    let per_task = vectors_per_task(vectors.len());
     let partials: Vec<SharedGrads> = vectors
-        .par_chunks(vectors_per_task(vectors.len()))
-        .map(|run| {
+        .par_chunks(per_task)
+        .enumerate()
+        .map(|(task, run)| {
             let mut part = SharedGrads::zeros(&dims, 1);
             // SAFETY: the caller checked the CPU features.
-            unsafe { backward_run(&job, run, &mut part) };
+            unsafe { backward_run(&job, run, task * per_task, &mut part) };
             part
         })
         .collect();
@@ -77,6 +82,10 @@ struct Job<'x, 'o> {
     grad_last_state: Option<&'x [f32]>,
     softplus: bool,
     dir: Direction,
+    /// The forward's checkpoints, `[chunk][vector][state]` over all the scan's vectors.
+    saved: Option<&'x [f32]>,
+    /// Vectors in the whole scan.
+    vectors: usize,
     du: SharedOut<'o>,
     ddelta: SharedOut<'o>,
     dz: Option<SharedOut<'o>>,
@@ -125,8 +134,9 @@ struct BcSums {
     dc: Vec<__m512>,
 }
 
+/// Back-propagates a task's vectors, the scan's vectors `first ..`, through the sequence.
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads) {
+unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], first: usize, part: &mut SharedGrads) {
     let x = job.x;
     let dims = x.dims;
     let n_st = dims.d_state;
@@ -136,41 +146,33 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
     // ranges are within the sequence.
     let params: Vec<Params> = run.iter().map(|v| unsafe { Params::load(x, v) }).collect();
     let mut bufs: Vec<Box<VectorChunk>> = run.iter().map(|_| VectorChunk::new()).collect();
-
-    // Pass 1: the forward recurrence, keeping every chunk's starting states: [vector][chunk][n].
-    let mut checkpoints = vec![_mm512_setzero_ps(); run.len() * chunks * n_st];
-    let mut states: Vec<Vec<__m512>> = run
-        .iter()
-        .map(|v| unsafe { load_state(x.h0, &dims, v) })
-        .collect();
-    // The rows the token-by-token reads of the next chunk want, asked for during each
-    // recurrence: u and delta in pass 1, also grad_y and z in pass 2.
-    let mut rows = [0usize; CHUNK];
-    let mut inputs = vec![x.u.as_ptr(), x.delta.as_ptr()];
-    for c in 0..chunks {
-        unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, false) };
-        let next = row_offsets(&dims, job.dir, steps_of(c + 1), &mut rows);
-        for (i, (((v, p), h), buf)) in run
-            .iter()
-            .zip(&params)
-            .zip(&mut states)
-            .zip(&bufs)
-            .enumerate()
-        {
-            let at = (i * chunks + c) * n_st;
-            checkpoints[at..at + n_st].copy_from_slice(h);
-            let ahead = Ahead {
-                arrays: &inputs,
-                base: v.seq_base(&dims),
-                rows: next,
+    let own;
+    let (checkpoints, map) = match job.saved {
+        Some(saved) => {
+            let map = CheckpointMap {
+                stride: job.vectors,
+                first,
+                states: n_st,
             };
-            unsafe { advance(x, p, h, steps_of(c).len(), &buf.tokens, &ahead) };
+            (saved, map)
         }
-    }
-    inputs.push(job.grad_y.as_ptr());
+        None => {
+            let map = CheckpointMap {
+                stride: run.len(),
+                first: 0,
+                states: n_st,
+            };
+            own = unsafe { checkpoint_pass(job, run, &params, &mut bufs, map) };
+            (&own[..], map)
+        }
+    };
+    // The rows the token-by-token reads of the next chunk want, asked for during each
+    // recurrence.
+    let mut rows = [0usize; CHUNK];
+    let mut inputs = vec![x.u.as_ptr(), x.delta.as_ptr(), job.grad_y.as_ptr()];
     inputs.extend(x.z.map(<[f32]>::as_ptr));
 
-    // Pass 2: chunks last to first.
+    // Chunks last to first.
     let mut sums: Vec<VectorSums> = run
         .iter()
         .map(|v| VectorSums {
@@ -187,6 +189,7 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
     };
     // SAFETY: all-zero bits are a valid vector of floats.
     let mut scratch: Box<Scratch> = Box::new(unsafe { std::mem::zeroed() });
+    let mut start = vec![_mm512_setzero_ps(); n_st];
     for c in (0..chunks).rev() {
         unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, true) };
         let next = match c {
@@ -204,16 +207,23 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
                 unsafe { flush_bc(&mut bc, &dims, steps_of(c), job.dir, part) };
                 bc.key = key;
             }
-            let at = (i * chunks + c) * n_st;
-            let start = &checkpoints[at..at + n_st];
+            for (n, h) in start.iter_mut().enumerate() {
+                let at = map.at(c, i, n);
+                *h = unsafe { _mm512_loadu_ps(checkpoints[at..at + LANES].as_ptr()) };
+            }
+            // This vector's checkpoints of the chunk before, asked for one line per state.
+            let earlier = match c {
+                0 => None,
+                _ => Some(checkpoints[map.at(c - 1, i, 0)..].as_ptr()),
+            };
             let count = steps_of(c).len();
             let ahead = Ahead {
                 arrays: &inputs,
                 base: v.seq_base(&dims),
                 rows: next,
             };
-            let chunk = (count, &mut **buf, &ahead);
-            unsafe { chunk_backward(x, p, start, s, &mut bc, chunk, &mut scratch) };
+            let chunk = (count, &mut **buf, &ahead, earlier);
+            unsafe { chunk_backward(x, p, &start, s, &mut bc, chunk, &mut scratch) };
         }
         unsafe { flush_bc(&mut bc, &dims, steps_of(c), job.dir, part) };
         bc.key = None;
@@ -233,6 +243,58 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], part: &mut SharedGrads
             part.bias[v.c0 + j] += bias[j];
         }
     }
+}
+
+/// Runs the forward recurrence (states only) through the sequence and returns the state at
+/// the start of every chunk, laid out by `map`.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA.
+#[inline(always)]
+unsafe fn checkpoint_pass(
+    job: &Job<'_, '_>,
+    run: &[Vector],
+    params: &[Params],
+    bufs: &mut [Box<VectorChunk>],
+    map: CheckpointMap,
+) -> Vec<f32> {
+    let x = job.x;
+    let dims = x.dims;
+    let chunks = dims.len.div_ceil(CHUNK);
+    let steps_of = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(dims.len);
+    let mut checkpoints = vec![0.0; chunks * run.len() * dims.d_state * LANES];
+    // SAFETY (the unsafe calls of this function): the caller checked the CPU features; token
+    // ranges are within the sequence; `map` addresses `checkpoints`.
+    let mut states: Vec<Vec<__m512>> = run
+        .iter()
+        .map(|v| unsafe { load_state(x.h0, &dims, v) })
+        .collect();
+    // The next chunk's u and delta, asked for during each recurrence.
+    let mut rows = [0usize; CHUNK];
+    let inputs = [x.u.as_ptr(), x.delta.as_ptr()];
+    for c in 0..chunks {
+        unsafe { read_chunk(job, run, params, steps_of(c), bufs, false) };
+        let next = row_offsets(&dims, job.dir, steps_of(c + 1), &mut rows);
+        for (i, (((v, p), h), buf)) in run
+            .iter()
+            .zip(params)
+            .zip(&mut states)
+            .zip(bufs.iter())
+            .enumerate()
+        {
+            for (n, hn) in h.iter().enumerate() {
+                let at = map.at(c, i, n);
+                unsafe { _mm512_storeu_ps(checkpoints[at..at + LANES].as_mut_ptr(), *hn) };
+            }
+            let ahead = Ahead {
+                arrays: &inputs,
+                base: v.seq_base(&dims),
+                rows: next,
+            };
+            unsafe { advance(x, p, h, steps_of(c).len(), &buf.tokens, &ahead) };
+        }
+    }
+    checkpoints
 }
 
 /// Adds a chunk's summed dB and dC lanes into the task's sums and clears them.
@@ -329,7 +391,7 @@ unsafe fn advance(
 
 /// Back-propagates one vector through the first `count` steps of the chunk `buf` holds,
 /// starting from its checkpoint `start`: fills `s_a` and `s_b` and adds to the vector's and
-/// the group's sums, asking for the rows of `next` on the way.
+/// the group's sums, asking for the rows of `next` and the `earlier` checkpoint on the way.
 #[inline(always)]
 unsafe fn chunk_backward(
     x: &ScanSlices<'_>,
@@ -337,12 +399,16 @@ unsafe fn chunk_backward(
     start: &[__m512],
     sums: &mut VectorSums,
     bc: &mut BcSums,
-    (count, buf, next): (usize, &mut VectorChunk, &Ahead<'_>),
+    (count, buf, next, earlier): (usize, &mut VectorChunk, &Ahead<'_>, Option<*const f32>),
     scratch: &mut Scratch,
 ) {
     let tk = &buf.tokens;
     for n in 0..x.dims.d_state {
         next.prefetch_share(n, x.dims.d_state);
+        if let Some(e) = earlier {
+            // SAFETY: a prefetch is a hint; it neither faults nor reads into the program.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(e.wrapping_add(n * LANES).cast()) };
+        }
         let (a, a2) = (p.a[n], p.a_log2e[n]);
         // Re-scan this state through the chunk.
         let mut state = start[n];
@@ -364,15 +430,17 @@ unsafe fn chunk_backward(
             let (b, c) = unsafe { (*x.b.get_unchecked(bcn), *x.c.get_unchecked(bcn)) };
             let k = n * CHUNK + i;
             let dy = buf.dy[i];
-            g = _mm512_fmadd_ps(dy, _mm512_set1_ps(c), g);
+            let decay = scratch.decay[i];
+            let t = _mm512_mul_ps(dy, _mm512_set1_ps(c));
+            let gi = _mm512_add_ps(g, t);
+            g = _mm512_fmadd_ps(decay, g, _mm512_mul_ps(decay, t));
             bc.dc[k] = _mm512_fmadd_ps(dy, scratch.h[i], bc.dc[k]);
-            bc.db[k] = _mm512_fmadd_ps(g, tk.dtu[i], bc.db[k]);
+            bc.db[k] = _mm512_fmadd_ps(gi, tk.dtu[i], bc.db[k]);
             let prev = if i > 0 { scratch.h[i - 1] } else { start[n] };
-            let q = _mm512_mul_ps(_mm512_mul_ps(g, scratch.decay[i]), prev);
+            let q = _mm512_mul_ps(g, prev);
             da = _mm512_fmadd_ps(tk.dt[i], q, da);
             buf.s_a[i] = _mm512_fmadd_ps(a, q, buf.s_a[i]);
-            buf.s_b[i] = _mm512_fmadd_ps(g, _mm512_set1_ps(b), buf.s_b[i]);
-            g = _mm512_mul_ps(g, scratch.decay[i]);
+            buf.s_b[i] = _mm512_fmadd_ps(gi, _mm512_set1_ps(b), buf.s_b[i]);
         }
         sums.adj[n] = g;
         sums.a[n] = da;

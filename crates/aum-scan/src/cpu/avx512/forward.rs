@@ -11,15 +11,21 @@
 use std::arch::x86_64::*;
 
 use super::{exp2, load_state, plan, row_offsets, silu, transpose_out, vectors_per_task};
-use super::{Ahead, Params, Tokens, Vector};
+use super::{Ahead, CheckpointMap, Params, Tokens, Vector, CHECKPOINT_EVERY, LANES};
 use crate::cpu::SharedOut;
 use crate::{Direction, ScanSlices};
 use rayon::prelude::*;
 
 /// Tokens in each of a task's passes.
 const CHUNK: usize = 64;
+const _: () = assert!(
+    CHUNK % CHECKPOINT_EVERY == 0,
+    "checkpoints fall on a chunk's sub-chunk boundaries"
+);
 
-/// Runs the forward scan into `y` and `last` (both zero-initialised by the caller).
+/// Runs the forward scan into `y` and `last` (both zero-initialised by the caller), and
+/// with `checkpoints` (of [`super::checkpoint_len`] floats) saves the states the backward
+/// re-scans from.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA.
@@ -27,9 +33,10 @@ pub(in crate::cpu) unsafe fn forward(
     x: &ScanSlices<'_>,
     softplus: bool,
     dir: Direction,
-    y: SharedOut<'_>,
-    last: SharedOut<'_>,
+    (y, last): (SharedOut<'_>, SharedOut<'_>),
+    checkpoints: Option<SharedOut<'_>>,
 ) {
+    let vectors = plan(&x.dims);
     let job = Job {
         x: *x,
         softplus,
@@ -38,13 +45,16 @@ pub(in crate::cpu) unsafe fn forward(
         last,
         accumulate: false,
         gate: true,
+        checkpoints,
+        vectors: vectors.len(),
     };
-    let vectors = plan(&x.dims);
+    let per_task = vectors_per_task(vectors.len());
     vectors
-        .par_chunks(vectors_per_task(vectors.len()))
-        .for_each(|run| {
+        .par_chunks(per_task)
+        .enumerate()
+        .for_each(|(task, run)| {
             // SAFETY: the caller checked the CPU features.
-            unsafe { scan_run(&job, run) }
+            unsafe { scan_run(&job, run, task * per_task) }
         });
 }
 
@@ -69,6 +79,8 @@ pub(in crate::cpu) unsafe fn bidirectional(
         last,
         accumulate: false,
         gate: false,
+        checkpoints: None,
+        vectors: 0,
     };
     let reverse = Job {
         x: ScanSlices { a: a_rev, ..*x },
@@ -85,8 +97,8 @@ pub(in crate::cpu) unsafe fn bidirectional(
             // SAFETY: the caller checked the CPU features. The reverse pass reads the rows of
             // `y` that the forward pass of the same task (the same vectors) wrote.
             unsafe {
-                scan_run(&forward, run);
-                scan_run(&reverse, run);
+                scan_run(&forward, run, 0);
+                scan_run(&reverse, run, 0);
             }
         });
 }
@@ -103,10 +115,15 @@ struct Job<'x, 'o> {
     accumulate: bool,
     /// Multiply by `silu(z)`, when z is given, before storing.
     gate: bool,
+    /// Where to save the state every [`CHECKPOINT_EVERY`] tokens, for a backward.
+    checkpoints: Option<SharedOut<'o>>,
+    /// Vectors in the whole scan: the checkpoints' stride.
+    vectors: usize,
 }
 
+/// Runs a task's vectors, the scan's vectors `first ..`, through the sequence.
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector]) {
+unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector], first: usize) {
     let x = &job.x;
     let dims = x.dims;
     // SAFETY (this block and the loops below): the caller checked the CPU features.
@@ -133,13 +150,28 @@ unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector]) {
         unsafe { load_rows(job, run, &params, steps.clone(), &mut bufs) };
         let following = steps.end..(steps.end + CHUNK).min(dims.len);
         let rows = row_offsets(&dims, job.dir, following, &mut next_rows);
-        for (((v, p), h), buf) in run.iter().zip(&params).zip(&mut states).zip(&mut bufs) {
+        for (i, (((v, p), h), buf)) in run
+            .iter()
+            .zip(&params)
+            .zip(&mut states)
+            .zip(&mut bufs)
+            .enumerate()
+        {
             let ahead = Ahead {
                 arrays: &next,
                 base: v.seq_base(&dims),
                 rows,
             };
-            unsafe { recurrence(x, p, h, steps.len(), buf, (&ahead, &gate)) };
+            let save = job.checkpoints.map(|out| Save {
+                out,
+                map: CheckpointMap {
+                    stride: job.vectors,
+                    first: first + i,
+                    states: dims.d_state,
+                },
+                chunk: s0 / CHECKPOINT_EVERY,
+            });
+            unsafe { recurrence(x, p, h, steps.len(), buf, (&ahead, &gate), save) };
         }
         unsafe { store_rows(job, run, steps.len(), &bufs) };
     }
@@ -203,9 +235,19 @@ unsafe fn load_rows(
     }
 }
 
+/// Where one vector saves its checkpoints: `map` with its `first` set to the vector, and the
+/// checkpoint chunk at which this chunk starts.
+#[derive(Clone, Copy)]
+struct Save<'o> {
+    out: SharedOut<'o>,
+    map: CheckpointMap,
+    chunk: usize,
+}
+
 /// Runs the recurrence through the chunk's first `count` steps one state at a time, so the
 /// state and the running output stay in registers and L1, carrying the state in `h`; asks for
-/// the `next` chunk's rows and this chunk's `gate` rows on the way.
+/// the `next` chunk's rows and this chunk's `gate` rows on the way, and saves the state every
+/// [`CHECKPOINT_EVERY`] steps into `save`.
 #[inline(always)]
 unsafe fn recurrence(
     x: &ScanSlices<'_>,
@@ -214,6 +256,7 @@ unsafe fn recurrence(
     count: usize,
     buf: &mut Chunk,
     (next, gate): (&Ahead<'_>, &[*const f32]),
+    save: Option<Save<'_>>,
 ) {
     let tk = &buf.tokens;
     let gate = Ahead {
@@ -226,15 +269,23 @@ unsafe fn recurrence(
         next.prefetch_share(n, states);
         gate.prefetch_share(n, states);
         let mut state = *hn;
-        for i in 0..count {
-            // SAFETY: the caller checked the CPU features; B and C hold d_state values for
-            // (b, t, group) at each `bc[i]`.
-            unsafe {
-                let b = _mm512_set1_ps(*x.b.get_unchecked(tk.bc[i] + n));
-                let c = _mm512_set1_ps(*x.c.get_unchecked(tk.bc[i] + n));
-                let decay = exp2(_mm512_mul_ps(tk.dt[i], *an));
-                state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
-                buf.y[i] = _mm512_fmadd_ps(state, c, buf.y[i]);
+        for start in (0..count).step_by(CHECKPOINT_EVERY) {
+            if let Some(s) = save {
+                let at = s.map.at(s.chunk + start / CHECKPOINT_EVERY, 0, n);
+                // SAFETY: the checkpoint of (chunk, vector, n) is this vector's alone, and
+                // `lane_ptr` checked that its 16 floats are in bounds.
+                unsafe { _mm512_storeu_ps(s.out.lane_ptr(at, LANES), state) };
+            }
+            for i in start..(start + CHECKPOINT_EVERY).min(count) {
+                // SAFETY: the caller checked the CPU features; B and C hold d_state values
+                // for (b, t, group) at each `bc[i]`.
+                unsafe {
+                    let b = _mm512_set1_ps(*x.b.get_unchecked(tk.bc[i] + n));
+                    let c = _mm512_set1_ps(*x.c.get_unchecked(tk.bc[i] + n));
+                    let decay = exp2(_mm512_mul_ps(tk.dt[i], *an));
+                    state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
+                    buf.y[i] = _mm512_fmadd_ps(state, c, buf.y[i]);
+                }
             }
         }
         *hn = state;

@@ -43,6 +43,35 @@ fn vectors_per_task(vectors: usize) -> usize {
     per_thread.div_ceil(tasks_per_thread).max(1)
 }
 
+/// Tokens between the states that the backward re-scans from (its chunk), and that a
+/// training forward saves.
+const CHECKPOINT_EVERY: usize = 32;
+
+/// Floats in a scan's checkpoints: the state at the start of every [`CHECKPOINT_EVERY`]
+/// tokens, one 16-lane vector per (chunk, vector, state). That is `L / 32 · d_inner · N`
+/// (rounded up to whole chunks and vectors): 1/32 of every state of the scan.
+pub(in crate::cpu) fn checkpoint_len(dims: &ScanDims) -> usize {
+    let vectors = dims.batch * dims.groups * dims.group_width().div_ceil(LANES);
+    dims.len.div_ceil(CHECKPOINT_EVERY) * vectors * dims.d_state * LANES
+}
+
+/// Where the checkpoints of a task's vectors lie: `[chunk][vector][state]`, `stride` vectors
+/// per chunk, the task's first at `first`. Chunk-major, so that the backward, which visits
+/// the chunks last to first, finds one chunk's states for all its vectors side by side.
+#[derive(Clone, Copy)]
+struct CheckpointMap {
+    stride: usize,
+    first: usize,
+    states: usize,
+}
+
+impl CheckpointMap {
+    /// The offset, in floats, of state `n` of the task's vector `i` at the start of `chunk`.
+    fn at(&self, chunk: usize, i: usize, n: usize) -> usize {
+        ((chunk * self.stride + self.first + i) * self.states + n) * LANES
+    }
+}
+
 /// One vector of work: batch row `b`, channels `c0 .. c0 + width` (width <= 16) of `group`.
 #[derive(Clone, Copy, Debug)]
 struct Vector {
