@@ -451,7 +451,13 @@ fn backward(
         )),
         Backend::Cpu => {
             let saved = checkpoints.filter(|c| !c.is_empty());
-            Ok(cpu::backward(x, grad_y, grad_last_state, (softplus, dir), saved))
+            Ok(cpu::backward(
+                x,
+                grad_y,
+                grad_last_state,
+                (softplus, dir),
+                saved,
+            ))
         }
         Backend::Cuda => Err(Error::cuda_unavailable()),
     }

@@ -646,8 +646,14 @@ impl CustomOp3 for ScanOp {
             let checkpoints = &cpu_slice(&sr, lr, "the forward's output")?[outputs..];
             let grad = cpu_slice(&sg, lg, "the output gradient")?;
             let (grad_y, grad_last) = grad[..outputs].split_at(self.dims.seq_elems());
-            crate::scan_backward_from_checkpoints(&x, checkpoints, grad_y, Some(grad_last), &self.opts)
-                .map_err(candle_core::Error::wrap)?
+            crate::scan_backward_from_checkpoints(
+                &x,
+                checkpoints,
+                grad_y,
+                Some(grad_last),
+                &self.opts,
+            )
+            .map_err(candle_core::Error::wrap)?
         };
         let di = self.dims.d_inner;
         let mut g1 = grads.u;

@@ -81,8 +81,8 @@ fn checkpoints_of_the_wrong_length_are_an_error() {
     assert_eq!(checkpoints.len(), want);
     checkpoints.push(0.0);
     let gy = vec![1.0; dims.seq_elems()];
-    let err = scan_backward_from_checkpoints(&p.slices(), &checkpoints, &gy, None, &opts)
-        .unwrap_err();
+    let err =
+        scan_backward_from_checkpoints(&p.slices(), &checkpoints, &gy, None, &opts).unwrap_err();
     match &err {
         Error::Shape { name, actual, .. } => {
             assert_eq!(*name, "checkpoints");
@@ -90,7 +90,10 @@ fn checkpoints_of_the_wrong_length_are_an_error() {
         }
         other => panic!("unexpected error {other}"),
     }
-    assert!(err.to_string().contains(&format!("{want} elements")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("{want} elements")),
+        "{err}"
+    );
     // The reference keeps none and takes none.
     let reference = ScanOptions {
         backend: Backend::Reference,
@@ -98,7 +101,13 @@ fn checkpoints_of_the_wrong_length_are_an_error() {
     };
     assert_eq!(checkpoint_len(&dims, &reference), 0);
     let err = scan_backward_from_checkpoints(&p.slices(), &[0.0], &gy, None, &reference);
-    assert!(matches!(err, Err(Error::Shape { name: "checkpoints", .. })));
+    assert!(matches!(
+        err,
+        Err(Error::Shape {
+            name: "checkpoints",
+            ..
+        })
+    ));
 }
 
 /// The slice API runs on the host: without the `cuda` feature the error says the kernel is not

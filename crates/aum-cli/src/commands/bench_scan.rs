@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aum_scan::{
-    baseline, scan_backward_from_checkpoints, scan_forward, scan_forward_with_checkpoints,
-    Backend, ScanData, ScanDims, ScanInputs, ScanOptions,
+    baseline, scan_backward_from_checkpoints, scan_forward, scan_forward_with_checkpoints, Backend,
+    ScanData, ScanDims, ScanInputs, ScanOptions,
 };
 use candle_core::{Device, Tensor, Var};
 

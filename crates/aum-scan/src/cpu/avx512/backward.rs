@@ -23,7 +23,7 @@
 use std::arch::x86_64::*;
 
 use super::{exp2, lanes, load_state, plan, row_offsets, sigmoid, silu, transpose_out};
-use super::{vectors_per_task, Ahead, CheckpointMap, Params, Tokens, Vector, LANES};
+use super::{vectors_per_task, Ahead, BcChunk, CheckpointMap, Params, Tokens, Vector, LANES};
 use crate::cpu::{SharedGrads, SharedOut};
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::SOFTPLUS_THRESHOLD;
@@ -119,19 +119,20 @@ impl VectorChunk {
     }
 }
 
-/// The current state's decays and states after each step of a chunk, shared by a task's
-/// vectors.
+/// The current state's decays at each step of a chunk, and its states: `h[0]` at the start,
+/// `h[i + 1]` after step `i` (so the walk reads the state before and after a step without a
+/// branch). Shared by a task's vectors.
 struct Scratch {
     decay: [__m512; CHUNK],
-    h: [__m512; CHUNK],
+    h: [__m512; CHUNK + 1],
 }
 
 /// dB and dC of one chunk summed over the vectors of one (batch row, group), `[state][step]`,
 /// before the horizontal sum over lanes.
 struct BcSums {
     key: Option<(usize, usize)>,
-    db: Vec<__m512>,
-    dc: Vec<__m512>,
+    db: Vec<[__m512; CHUNK]>,
+    dc: Vec<[__m512; CHUNK]>,
 }
 
 /// Back-propagates a task's vectors, the scan's vectors `first ..`, through the sequence.
@@ -184,12 +185,13 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], first: usize, part: &m
         .collect();
     let mut bc = BcSums {
         key: None,
-        db: vec![_mm512_setzero_ps(); n_st * CHUNK],
-        dc: vec![_mm512_setzero_ps(); n_st * CHUNK],
+        db: vec![[_mm512_setzero_ps(); CHUNK]; n_st],
+        dc: vec![[_mm512_setzero_ps(); CHUNK]; n_st],
     };
     // SAFETY: all-zero bits are a valid vector of floats.
     let mut scratch: Box<Scratch> = Box::new(unsafe { std::mem::zeroed() });
     let mut start = vec![_mm512_setzero_ps(); n_st];
+    let mut bc_in = BcChunk::<CHUNK>::new(n_st);
     for c in (0..chunks).rev() {
         unsafe { read_chunk(job, run, &params, steps_of(c), &mut bufs, true) };
         let next = match c {
@@ -223,7 +225,9 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], first: usize, part: &m
                 rows: next,
             };
             let chunk = (count, &mut **buf, &ahead, earlier);
-            unsafe { chunk_backward(x, p, &start, s, &mut bc, chunk, &mut scratch) };
+            bc_in.stage(x, v, job.dir, steps_of(c));
+            let bc_pair = (&bc_in, &mut bc);
+            unsafe { chunk_backward(x, p, &start, s, bc_pair, chunk, &mut scratch) };
         }
         unsafe { flush_bc(&mut bc, &dims, steps_of(c), job.dir, part) };
         bc.key = None;
@@ -231,7 +235,7 @@ unsafe fn backward_run(job: &Job<'_, '_>, run: &[Vector], first: usize, part: &m
     }
 
     for (v, s) in run.iter().zip(&sums) {
-        let width = v.width();
+        let width = v.width;
         let rows = unsafe { transpose_out(&s.a, v) };
         let base = v.c0 * n_st;
         for (dst, r) in part.a[base..base + width * n_st].iter_mut().zip(&rows) {
@@ -263,6 +267,7 @@ unsafe fn checkpoint_pass(
     let chunks = dims.len.div_ceil(CHUNK);
     let steps_of = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(dims.len);
     let mut checkpoints = vec![0.0; chunks * run.len() * dims.d_state * LANES];
+    let mut bc = BcChunk::<CHUNK>::new(dims.d_state);
     // SAFETY (the unsafe calls of this function): the caller checked the CPU features; token
     // ranges are within the sequence; `map` addresses `checkpoints`.
     let mut states: Vec<Vec<__m512>> = run
@@ -291,7 +296,8 @@ unsafe fn checkpoint_pass(
                 base: v.seq_base(&dims),
                 rows: next,
             };
-            unsafe { advance(x, p, h, steps_of(c).len(), &buf.tokens, &ahead) };
+            bc.stage(x, v, job.dir, steps_of(c));
+            unsafe { advance(p, &bc, h, steps_of(c).len(), &buf.tokens, &ahead) };
         }
     }
     checkpoints
@@ -312,11 +318,10 @@ unsafe fn flush_bc(
         let t = dir.token(s, dims.len);
         let row = ((b * dims.len + t) * dims.groups + group) * n_st;
         for n in 0..n_st {
-            let k = n * CHUNK + i;
-            part.b[row + n] += _mm512_reduce_add_ps(bc.db[k]);
-            part.c[row + n] += _mm512_reduce_add_ps(bc.dc[k]);
-            bc.db[k] = _mm512_setzero_ps();
-            bc.dc[k] = _mm512_setzero_ps();
+            part.b[row + n] += _mm512_reduce_add_ps(bc.db[n][i]);
+            part.c[row + n] += _mm512_reduce_add_ps(bc.dc[n][i]);
+            bc.db[n][i] = _mm512_setzero_ps();
+            bc.dc[n][i] = _mm512_setzero_ps();
         }
     }
 }
@@ -368,20 +373,23 @@ unsafe fn read_chunk(
 /// the rows of `next` on the way.
 #[inline(always)]
 unsafe fn advance(
-    x: &ScanSlices<'_>,
     p: &Params,
+    bc: &BcChunk<CHUNK>,
     h: &mut [__m512],
     count: usize,
     tk: &Tokens<CHUNK>,
     next: &Ahead<'_>,
 ) {
     let states = h.len();
+    // Tells the compiler that every index below is within the chunk's arrays.
+    let count = count.min(CHUNK);
     for (n, (hn, an)) in h.iter_mut().zip(&p.a_log2e).enumerate() {
         next.prefetch_share(n, states);
+        let bn = &bc.b[n];
         let mut state = *hn;
         for i in 0..count {
-            // SAFETY: B holds d_state values for (b, t, group) at `bc[i]`.
-            let b = _mm512_set1_ps(unsafe { *x.b.get_unchecked(tk.bc[i] + n) });
+            let b = _mm512_set1_ps(bn[i]);
+            // SAFETY: the caller checked the CPU features.
             let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], *an)) };
             state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
         }
@@ -398,11 +406,13 @@ unsafe fn chunk_backward(
     p: &Params,
     start: &[__m512],
     sums: &mut VectorSums,
-    bc: &mut BcSums,
+    (bc_in, bc): (&BcChunk<CHUNK>, &mut BcSums),
     (count, buf, next, earlier): (usize, &mut VectorChunk, &Ahead<'_>, Option<*const f32>),
     scratch: &mut Scratch,
 ) {
     let tk = &buf.tokens;
+    // Tells the compiler that every index below is within the chunk's arrays.
+    let count = count.min(CHUNK);
     for n in 0..x.dims.d_state {
         next.prefetch_share(n, x.dims.d_state);
         if let Some(e) = earlier {
@@ -410,37 +420,36 @@ unsafe fn chunk_backward(
             unsafe { _mm_prefetch::<_MM_HINT_T1>(e.wrapping_add(n * LANES).cast()) };
         }
         let (a, a2) = (p.a[n], p.a_log2e[n]);
+        let (db, dc) = (&mut bc.db[n], &mut bc.dc[n]);
+        let (bn, cn) = (&bc_in.b[n], &bc_in.c[n]);
         // Re-scan this state through the chunk.
         let mut state = start[n];
+        scratch.h[0] = state;
         for i in 0..count {
-            let bcn = tk.bc[i] + n;
-            // SAFETY (and below): B and C hold d_state values at each `bc[i]`.
-            let (b, c) = unsafe { (*x.b.get_unchecked(bcn), *x.c.get_unchecked(bcn)) };
+            // SAFETY: the caller checked the CPU features.
             let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], a2)) };
-            state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], _mm512_set1_ps(b)));
+            state = _mm512_fmadd_ps(
+                decay,
+                state,
+                _mm512_mul_ps(tk.dtu[i], _mm512_set1_ps(bn[i])),
+            );
             scratch.decay[i] = decay;
-            scratch.h[i] = state;
-            buf.y_pre[i] = _mm512_fmadd_ps(state, _mm512_set1_ps(c), buf.y_pre[i]);
+            scratch.h[i + 1] = state;
+            buf.y_pre[i] = _mm512_fmadd_ps(state, _mm512_set1_ps(cn[i]), buf.y_pre[i]);
         }
         // Walk it backwards.
         let mut g = sums.adj[n];
         let mut da = sums.a[n];
         for i in (0..count).rev() {
-            let bcn = tk.bc[i] + n;
-            let (b, c) = unsafe { (*x.b.get_unchecked(bcn), *x.c.get_unchecked(bcn)) };
-            let k = n * CHUNK + i;
             let dy = buf.dy[i];
-            let decay = scratch.decay[i];
-            let t = _mm512_mul_ps(dy, _mm512_set1_ps(c));
-            let gi = _mm512_add_ps(g, t);
-            g = _mm512_fmadd_ps(decay, g, _mm512_mul_ps(decay, t));
-            bc.dc[k] = _mm512_fmadd_ps(dy, scratch.h[i], bc.dc[k]);
-            bc.db[k] = _mm512_fmadd_ps(gi, tk.dtu[i], bc.db[k]);
-            let prev = if i > 0 { scratch.h[i - 1] } else { start[n] };
-            let q = _mm512_mul_ps(g, prev);
+            g = _mm512_fmadd_ps(dy, _mm512_set1_ps(cn[i]), g);
+            dc[i] = _mm512_fmadd_ps(dy, scratch.h[i + 1], dc[i]);
+            db[i] = _mm512_fmadd_ps(g, tk.dtu[i], db[i]);
+            let q = _mm512_mul_ps(_mm512_mul_ps(g, scratch.decay[i]), scratch.h[i]);
             da = _mm512_fmadd_ps(tk.dt[i], q, da);
             buf.s_a[i] = _mm512_fmadd_ps(a, q, buf.s_a[i]);
-            buf.s_b[i] = _mm512_fmadd_ps(gi, _mm512_set1_ps(b), buf.s_b[i]);
+            buf.s_b[i] = _mm512_fmadd_ps(g, _mm512_set1_ps(bn[i]), buf.s_b[i]);
+            g = _mm512_mul_ps(g, scratch.decay[i]);
         }
         sums.adj[n] = g;
         sums.a[n] = da;
@@ -466,7 +475,7 @@ unsafe fn write_chunk(
         for (((v, p), buf), s) in run.iter().zip(params).zip(bufs).zip(sums.iter_mut()) {
             let tk = &buf.tokens;
             let off = tk.seq[i];
-            let width = v.width();
+            let width = v.width;
             // SAFETY: offsets come from `Tokens::load_step`, which checked them against the
             // tensors; masked lanes are neither read nor written, and the lanes of each
             // vector belong to it alone.

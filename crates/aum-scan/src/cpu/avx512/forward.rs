@@ -11,7 +11,7 @@
 use std::arch::x86_64::*;
 
 use super::{exp2, load_state, plan, row_offsets, silu, transpose_out, vectors_per_task};
-use super::{Ahead, CheckpointMap, Params, Tokens, Vector, CHECKPOINT_EVERY, LANES};
+use super::{Ahead, BcChunk, CheckpointMap, Params, Tokens, Vector, CHECKPOINT_EVERY, LANES};
 use crate::cpu::SharedOut;
 use crate::{Direction, ScanSlices};
 use rayon::prelude::*;
@@ -133,6 +133,7 @@ unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector], first: usize) {
         .map(|v| unsafe { load_state(x.h0, &dims, v) })
         .collect();
     let mut bufs: Vec<Chunk> = run.iter().map(|_| Chunk::new()).collect();
+    let mut bc = BcChunk::<CHUNK>::new(dims.d_state);
     // What the passes after each recurrence read: this chunk's z (gate), the next chunk's u,
     // delta and (accumulate) y.
     let gate: Vec<*const f32> =
@@ -171,7 +172,8 @@ unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector], first: usize) {
                 },
                 chunk: s0 / CHECKPOINT_EVERY,
             });
-            unsafe { recurrence(x, p, h, steps.len(), buf, (&ahead, &gate), save) };
+            bc.stage(x, v, job.dir, steps.clone());
+            unsafe { recurrence(p, &bc, h, (steps.len(), buf), (&ahead, &gate), save) };
         }
         unsafe { store_rows(job, run, steps.len(), &bufs) };
     }
@@ -226,7 +228,7 @@ unsafe fn load_rows(
                 let mut y = _mm512_mul_ps(p.skip, buf.tokens.u[i]);
                 if job.accumulate {
                     let off = buf.tokens.seq[i];
-                    let other = _mm512_maskz_loadu_ps(v.mask, job.y.lane_ptr(off, v.width()));
+                    let other = _mm512_maskz_loadu_ps(v.mask, job.y.lane_ptr(off, v.width));
                     y = _mm512_add_ps(y, other);
                 }
                 *buf.y.get_unchecked_mut(i) = y;
@@ -250,15 +252,16 @@ struct Save<'o> {
 /// [`CHECKPOINT_EVERY`] steps into `save`.
 #[inline(always)]
 unsafe fn recurrence(
-    x: &ScanSlices<'_>,
     p: &Params,
+    bc: &BcChunk<CHUNK>,
     h: &mut [__m512],
-    count: usize,
-    buf: &mut Chunk,
+    (count, buf): (usize, &mut Chunk),
     (next, gate): (&Ahead<'_>, &[*const f32]),
     save: Option<Save<'_>>,
 ) {
     let tk = &buf.tokens;
+    // Tells the compiler that every index below is within the chunk's arrays.
+    let count = count.min(CHUNK);
     let gate = Ahead {
         arrays: gate,
         base: 0,
@@ -268,6 +271,7 @@ unsafe fn recurrence(
     for (n, (hn, an)) in h.iter_mut().zip(&p.a_log2e).enumerate() {
         next.prefetch_share(n, states);
         gate.prefetch_share(n, states);
+        let (bn, cn) = (&bc.b[n], &bc.c[n]);
         let mut state = *hn;
         for start in (0..count).step_by(CHECKPOINT_EVERY) {
             if let Some(s) = save {
@@ -277,15 +281,11 @@ unsafe fn recurrence(
                 unsafe { _mm512_storeu_ps(s.out.lane_ptr(at, LANES), state) };
             }
             for i in start..(start + CHECKPOINT_EVERY).min(count) {
-                // SAFETY: the caller checked the CPU features; B and C hold d_state values
-                // for (b, t, group) at each `bc[i]`.
-                unsafe {
-                    let b = _mm512_set1_ps(*x.b.get_unchecked(tk.bc[i] + n));
-                    let c = _mm512_set1_ps(*x.c.get_unchecked(tk.bc[i] + n));
-                    let decay = exp2(_mm512_mul_ps(tk.dt[i], *an));
-                    state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
-                    buf.y[i] = _mm512_fmadd_ps(state, c, buf.y[i]);
-                }
+                let (b, c) = (_mm512_set1_ps(bn[i]), _mm512_set1_ps(cn[i]));
+                // SAFETY: the caller checked the CPU features.
+                let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], *an)) };
+                state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
+                buf.y[i] = _mm512_fmadd_ps(state, c, buf.y[i]);
             }
         }
         *hn = state;
@@ -308,7 +308,7 @@ unsafe fn store_rows(job: &Job<'_, '_>, run: &[Vector], count: usize, bufs: &[Ch
                     let zv = _mm512_maskz_loadu_ps(v.mask, z.as_ptr().add(off));
                     y = _mm512_mul_ps(y, silu(zv));
                 }
-                _mm512_mask_storeu_ps(job.y.lane_ptr(off, v.width()), v.mask, y);
+                _mm512_mask_storeu_ps(job.y.lane_ptr(off, v.width), v.mask, y);
             }
         }
     }
