@@ -19,7 +19,7 @@ use rayon::prelude::*;
 /// Tokens in each of a task's passes.
 const CHUNK: usize = 64;
 const _: () = assert!(
-    CHUNK % CHECKPOINT_EVERY == 0,
+    CHUNK.is_multiple_of(CHECKPOINT_EVERY),
     "checkpoints fall on a chunk's sub-chunk boundaries"
 );
 
