@@ -11,8 +11,9 @@
 //! directly. Runs are kept short; `aum bench scan` prints the fused matrix as a table of ratios.
 
 use aum_scan::{
-    baseline, scan_backward, scan_bidirectional, scan_forward, Backend, Direction, ScanDims,
-    ScanInputs, ScanOptions, ScanSlices,
+    baseline, scan_backward_from_checkpoints, scan_bidirectional, scan_forward,
+    scan_forward_with_checkpoints, Backend, Direction, ScanDims, ScanInputs, ScanOptions,
+    ScanSlices,
 };
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -118,12 +119,14 @@ fn fused(c: &mut Criterion) {
                 let id = BenchmarkId::from_parameter(format!("d{d_inner}/L{len}"));
                 group.bench_with_input(id, &p, |b, p| {
                     b.iter(|| {
-                        let x = p.slices();
-                        let y = scan_forward(&x, &opts(Backend::Cpu)).unwrap();
-                        if backward {
-                            let g = scan_backward(&x, &p.seqs[3], None, &opts(Backend::Cpu));
-                            black_box(g.unwrap());
+                        let (x, o) = (p.slices(), opts(Backend::Cpu));
+                        if !backward {
+                            return black_box(scan_forward(&x, &o).unwrap());
                         }
+                        // As training runs it: the backward from the forward's checkpoints.
+                        let (y, saved) = scan_forward_with_checkpoints(&x, &o).unwrap();
+                        let g = scan_backward_from_checkpoints(&x, &saved, &p.seqs[3], None, &o);
+                        black_box(g.unwrap());
                         black_box(y)
                     })
                 });

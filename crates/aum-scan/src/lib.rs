@@ -32,6 +32,9 @@
 //!   B, C, D, z and delta_bias; `h0` is treated as a constant).
 //! - [`scan_forward`] / [`scan_backward`]: plain `f32` slices, for callers without candle
 //!   tensors (the CLI, benchmarks, other kernels' tests).
+//! - [`scan_forward_with_checkpoints`] / [`scan_backward_from_checkpoints`]: the same, with
+//!   the forward keeping the state every 32 tokens so that the backward need not run the
+//!   recurrence through the sequence again (what [`selective_scan`] does for autograd).
 //! - [`selective_scan_bidirectional`] / [`scan_bidirectional`]: AuM's v1 block, the scan
 //!   forward with one `A` plus the scan in reverse with another over the same inputs, fused on
 //!   AVX-512 CPUs for inference.

@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aum_scan::{
-    scan_backward, scan_forward, selective_scan, Backend, Direction, ScanData, ScanDims, ScanGrads,
-    ScanInputs, ScanOptions, ScanResult,
+    scan_backward_from_checkpoints, scan_forward, scan_forward_with_checkpoints, selective_scan,
+    Backend, Direction, ScanData, ScanDims, ScanGrads, ScanInputs, ScanOptions, ScanResult,
 };
 use candle_core::{DType, Device, Tensor, Var};
 
@@ -130,22 +130,22 @@ pub fn run(args: &ScanArgs) -> Result<()> {
     check_against_expected(&out, &tensors)
 }
 
-/// Runs the scan on the slices in host memory (reference or cpu backend).
+/// Runs the scan on the slices in host memory (reference or cpu backend); with `grad_out`, as
+/// training does: the forward keeps its checkpoints and the backward starts from them.
 fn run_host(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<ScanGrads>)> {
     let x = input.data.slices();
     let start = Instant::now();
-    let fwd = scan_forward(&x, opts)?;
-    println!("forward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
-    let grads = match &input.grad_out {
-        Some(grad_out) => {
-            let start = Instant::now();
-            let g = scan_backward(&x, grad_out, None, opts)?;
-            println!("backward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
-            Some(g)
-        }
-        None => None,
+    let Some(grad_out) = &input.grad_out else {
+        let fwd = scan_forward(&x, opts)?;
+        println!("forward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+        return Ok((fwd, None));
     };
-    Ok((fwd, grads))
+    let (fwd, checkpoints) = scan_forward_with_checkpoints(&x, opts)?;
+    println!("forward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+    let start = Instant::now();
+    let grads = scan_backward_from_checkpoints(&x, &checkpoints, grad_out, None, opts)?;
+    println!("backward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+    Ok((fwd, Some(grads)))
 }
 
 /// Runs the scan on CUDA device 0: the candle op on variables, then autograd on
