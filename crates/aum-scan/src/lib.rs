@@ -355,7 +355,7 @@ pub fn scan_forward(x: &ScanSlices<'_>, opts: &ScanOptions) -> Result<ScanResult
     x.validate()?;
     match opts.backend {
         Backend::Reference => Ok(reference::forward(x, opts.softplus, opts.direction)),
-        Backend::Cpu => Ok(cpu::forward(x, opts.softplus, opts.direction, None)),
+        Backend::Cpu => Ok(cpu::forward(x, opts.softplus, opts.direction, false).0),
         Backend::Cuda => Err(Error::cuda_unavailable()),
     }
 }
@@ -382,16 +382,14 @@ pub fn scan_forward_with_checkpoints(
     opts: &ScanOptions,
 ) -> Result<(ScanResult, Vec<f32>)> {
     x.validate()?;
-    let mut checkpoints = vec![0.0; checkpoint_len(&x.dims, opts)];
-    let result = match opts.backend {
-        Backend::Reference => reference::forward(x, opts.softplus, opts.direction),
-        Backend::Cpu => {
-            let save = (!checkpoints.is_empty()).then_some(&mut checkpoints[..]);
-            cpu::forward(x, opts.softplus, opts.direction, save)
-        }
-        Backend::Cuda => return Err(Error::cuda_unavailable()),
-    };
-    Ok((result, checkpoints))
+    match opts.backend {
+        Backend::Reference => Ok((
+            reference::forward(x, opts.softplus, opts.direction),
+            Vec::new(),
+        )),
+        Backend::Cpu => Ok(cpu::forward(x, opts.softplus, opts.direction, true)),
+        Backend::Cuda => Err(Error::cuda_unavailable()),
+    }
 }
 
 /// Back-propagates `grad_y` (batch, L, d_inner), and optionally `grad_last_state`

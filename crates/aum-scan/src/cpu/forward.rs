@@ -9,44 +9,61 @@ use crate::{Direction, ScanResult, ScanSlices};
 use aum_core::fastmath::{self, Madd, Plain};
 use rayon::prelude::*;
 
-/// The forward scan, and with `checkpoints` (of [`super::checkpoint_len`] floats, none but on
-/// AVX-512) the states for a backward.
+/// The forward scan, and with `checkpoints` the states for a backward ([`super::checkpoint_len`]
+/// floats: none but on AVX-512).
 pub(crate) fn forward(
     x: &ScanSlices<'_>,
     softplus: bool,
     dir: Direction,
-    checkpoints: Option<&mut [f32]>,
-) -> ScanResult {
+    checkpoints: bool,
+) -> (ScanResult, Vec<f32>) {
     let dims = x.dims;
+    let isa = Isa::detect();
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 {
+        let mut y = super::Unwritten::new(dims.seq_elems());
+        let mut last = super::Unwritten::new(dims.state_elems());
+        let len = if checkpoints {
+            super::checkpoint_len(&dims)
+        } else {
+            0
+        };
+        let mut saved = super::Unwritten::new(len);
+        // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU; the
+        // kernel writes every element of y, of the last state and of the checkpoints.
+        unsafe {
+            let save = checkpoints.then(|| saved.out());
+            super::avx512::forward(x, softplus, dir, (y.out(), last.out()), save);
+            let result = ScanResult {
+                y: y.assume_written(),
+                last_state: last.assume_written(),
+            };
+            return (result, saved.assume_written());
+        }
+    }
     let mut y = vec![0.0; dims.seq_elems()];
     let mut last_state = vec![0.0; dims.state_elems()];
     let out = SharedOut::new(&mut y);
     let last = SharedOut::new(&mut last_state);
-    match Isa::detect() {
+    plan(&dims).par_iter().for_each(|it| {
+        let job = Job {
+            x,
+            it,
+            softplus,
+            dir,
+            out,
+            last,
+        };
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
-        Isa::Avx512 => unsafe {
-            let save = checkpoints.map(SharedOut::new);
-            super::avx512::forward(x, softplus, dir, (out, last), save)
-        },
-        isa => plan(&dims).par_iter().for_each(|it| {
-            let job = Job {
-                x,
-                it,
-                softplus,
-                dir,
-                out,
-                last,
-            };
-            #[cfg(target_arch = "x86_64")]
-            if isa == Isa::Avx2Fma {
-                // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
-                return unsafe { run_avx2_fma(&job) };
-            }
-            run::<Plain>(&job)
-        }),
-    }
-    ScanResult { y, last_state }
+        if isa == Isa::Avx2Fma {
+            // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
+            return unsafe { run_avx2_fma(&job) };
+        }
+        run::<Plain>(&job)
+    });
+    // The auto-vectorised kernels keep no checkpoints.
+    let _ = checkpoints;
+    (ScanResult { y, last_state }, Vec::new())
 }
 
 /// One item's arguments.

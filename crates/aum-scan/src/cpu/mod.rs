@@ -145,6 +145,46 @@ impl<'a> SharedOut<'a> {
     }
 }
 
+/// An output buffer that a kernel writes in full before anything reads it, so it is never
+/// zeroed first. A zeroed (batch, L, d_inner) output costs a memset of the whole buffer when
+/// the allocator hands back reused memory (steady state in a model or a training loop), on
+/// top of the kernel's own writes. Only the AVX-512 kernels, which write every element of
+/// their outputs, use it.
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Unwritten {
+    buf: Vec<f32>,
+    len: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Unwritten {
+    pub(super) fn new(len: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(len),
+            len,
+        }
+    }
+
+    /// The view kernels write through.
+    pub(super) fn out(&mut self) -> SharedOut<'_> {
+        SharedOut {
+            ptr: self.buf.as_mut_ptr(),
+            len: self.len,
+            _buf: PhantomData,
+        }
+    }
+
+    /// The buffer, once written.
+    ///
+    /// # Safety
+    /// Every element must have been written through [`Unwritten::out`].
+    pub(super) unsafe fn assume_written(mut self) -> Vec<f32> {
+        // SAFETY: the capacity is `len`, and the caller wrote every element.
+        unsafe { self.buf.set_len(self.len) };
+        self.buf
+    }
+}
+
 /// The instruction set the hot loops were compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Isa {
@@ -193,23 +233,23 @@ pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -
     #[cfg(target_arch = "x86_64")]
     if Isa::detect() == Isa::Avx512 {
         let dims = x.dims;
-        let mut y = vec![0.0; dims.seq_elems()];
-        let mut last_state = vec![0.0; dims.state_elems()];
-        let mut last_state_rev = vec![0.0; dims.state_elems()];
-        let lasts = (
-            SharedOut::new(&mut last_state),
-            SharedOut::new(&mut last_state_rev),
-        );
+        let mut y = Unwritten::new(dims.seq_elems());
+        let mut last = Unwritten::new(dims.state_elems());
+        let mut last_rev = Unwritten::new(dims.state_elems());
         // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU; the
-        // caller checked that `a_rev` is as long as `x.a`.
-        unsafe { avx512::bidirectional(x, a_rev, softplus, SharedOut::new(&mut y), lasts) };
-        return BiScanResult {
-            y,
-            last_state,
-            last_state_rev,
-        };
+        // caller checked that `a_rev` is as long as `x.a`. The kernel writes every element of
+        // the three outputs.
+        unsafe {
+            let lasts = (last.out(), last_rev.out());
+            avx512::bidirectional(x, a_rev, softplus, y.out(), lasts);
+            return BiScanResult {
+                y: y.assume_written(),
+                last_state: last.assume_written(),
+                last_state_rev: last_rev.assume_written(),
+            };
+        }
     }
-    crate::bidirectional::compose(x, a_rev, |x, dir| forward(x, softplus, dir, None))
+    crate::bidirectional::compose(x, a_rev, |x, dir| forward(x, softplus, dir, false).0)
 }
 
 /// Floats in the checkpoints that a forward saves for the backward: only the AVX-512 kernel

@@ -24,7 +24,7 @@ use std::arch::x86_64::*;
 
 use super::{exp2, lanes, load_state, plan, row_offsets, sigmoid, silu, transpose_out};
 use super::{vectors_per_task, Ahead, BcChunk, CheckpointMap, Params, Tokens, Vector, LANES};
-use crate::cpu::{SharedGrads, SharedOut};
+use crate::cpu::{SharedGrads, SharedOut, Unwritten};
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
 use aum_core::fastmath::SOFTPLUS_THRESHOLD;
 use rayon::prelude::*;
@@ -45,9 +45,9 @@ pub(in crate::cpu) unsafe fn backward(
     saved: Option<&[f32]>,
 ) -> ScanGrads {
     let dims = x.dims;
-    let mut du = vec![0.0; dims.seq_elems()];
-    let mut ddelta = vec![0.0; dims.seq_elems()];
-    let mut dz = x.z.map(|_| vec![0.0; dims.seq_elems()]);
+    let mut du = Unwritten::new(dims.seq_elems());
+    let mut ddelta = Unwritten::new(dims.seq_elems());
+    let mut dz = x.z.map(|_| Unwritten::new(dims.seq_elems()));
     let vectors = plan(&dims);
     let job = Job {
         x,
@@ -57,9 +57,9 @@ pub(in crate::cpu) unsafe fn backward(
         dir,
         saved,
         vectors: vectors.len(),
-        du: SharedOut::new(&mut du),
-        ddelta: SharedOut::new(&mut ddelta),
-        dz: dz.as_deref_mut().map(SharedOut::new),
+        du: du.out(),
+        ddelta: ddelta.out(),
+        dz: dz.as_mut().map(Unwritten::out),
     };
     let per_task = vectors_per_task(vectors.len());
     let partials: Vec<SharedGrads> = vectors
@@ -72,7 +72,12 @@ pub(in crate::cpu) unsafe fn backward(
             part
         })
         .collect();
-    SharedGrads::finish(partials, x, 1, (du, ddelta, dz))
+    // SAFETY: `write_chunk` wrote every token of every vector's lanes of du, d(delta) and dz.
+    let seqs = unsafe {
+        let dz = dz.map(|dz| dz.assume_written());
+        (du.assume_written(), ddelta.assume_written(), dz)
+    };
+    SharedGrads::finish(partials, x, 1, seqs)
 }
 
 /// The arguments every task shares; per-token gradients are written in place.
