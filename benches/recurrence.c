@@ -2,6 +2,7 @@
  * (docs/kernels.md, "Where it stops"). Data stays in L1: 64 tokens, 16 states, 16 channels.
  *
  *   gcc -O3 -march=sapphirerapids benches/recurrence.c -o /tmp/recurrence
+ *   gcc -O3 -march=sapphirerapids -DNEAREST benches/recurrence.c -o /tmp/recurrence-nearest
  *   gcc -O3 -march=sapphirerapids -DROUNDSCALE benches/recurrence.c -o /tmp/recurrence-rnd
  *   /tmp/recurrence 0   # the recurrence as the kernel runs it: exp2 + state update + output
  *   /tmp/recurrence 1   # exp2 alone
@@ -15,10 +16,14 @@
 #define TOKENS 64
 #define STATES 16
 
-/* 2^x as in the kernel: clamp at -126, split off the fraction, degree-5 polynomial on it,
- * scale. Build with -DROUNDSCALE for the kernel's earlier split (round, then subtract). */
+/* 2^x as in the kernel: clamp at -126, split off the fraction f = x - floor(x), degree-5
+ * polynomial for 2^f on [0, 1), and vscalefps, which multiplies by 2^floor(x) itself.
+ * -DNEAREST: the kernel's earlier split, f = x - round(x) on [-1/2, 1/2] and k = x - f
+ * subtracted for the scale (one instruction more); -DROUNDSCALE: the one before, rounding
+ * with vrndscaleps and subtracting. */
 static inline __m512 exp2v(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-126.f), x);
+#if defined(ROUNDSCALE) || defined(NEAREST)
 #ifdef ROUNDSCALE
     __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(x, k);
@@ -33,6 +38,16 @@ static inline __m512 exp2v(__m512 x) {
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.69314694f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001f));
     return _mm512_scalef_ps(p, k);
+#else
+    __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 p = _mm512_set1_ps(1.8775767e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.9893406e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5826318e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24015361f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.69315308f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.99999994f));
+    return _mm512_scalef_ps(p, x);
+#endif
 }
 
 static __m512 dt[TOKENS], dtu[TOKENS], y[TOKENS], a2[STATES];
