@@ -1,10 +1,11 @@
 //! The backward scan, sharing the forward's layout of work (vectors of 16 channels walked in
 //! lockstep over token chunks, the recurrence one state at a time).
 //!
-//! A first pass runs the forward recurrence (states only) and keeps each vector's state at
-//! the start of every chunk. Chunks are then visited last to first; for each vector and state,
-//! the chunk is re-scanned from its checkpoint, keeping the decays `exp(dt·A)` and the states
-//! in a buffer, and then walked backwards with the adjoint `g` (dLoss/dh):
+//! Each chunk starts from a checkpoint, the vector's state at the chunk's first token: saved
+//! by a training forward, or else found by a first pass that runs the forward recurrence
+//! (states only). Chunks are visited last to first; for each vector and state, the chunk is
+//! re-scanned from its checkpoint, keeping the decays `exp(dt·A)` and the states in a buffer,
+//! and then walked backwards with the adjoint `g` (dLoss/dh):
 //!
 //! ```text
 //! g   += dy_t·C_t            dC_t += Σ_lanes dy_t·h_t        dB_t += Σ_lanes g·dt_t·u_t
@@ -13,7 +14,8 @@
 //! ```
 //!
 //! after which each token's `du = dt·s_b + D·dy` and `d(dt) = u·s_b + s_a` are known. That is
-//! about 12 + 13 + 9 vector instructions per state per 16 channels, about 2.7 forwards.
+//! 12 + 8 vector instructions per state per 16 channels from saved checkpoints (the forward's
+//! recurrence is 12), 10 more for the first pass without them.
 //!
 //! dB and dC are sums over all channels of a group: a task sums them over its vectors in
 //! per-(token, state) vectors and reduces those horizontally once per chunk. They, dA, dD and

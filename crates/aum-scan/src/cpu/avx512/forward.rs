@@ -1,7 +1,7 @@
 //! The forward scan: a task's vectors run through a chunk of [`CHUNK`] tokens in three passes:
 //! the per-token inputs (`dt`, `dt·u`, `D·u`) of every vector into buffers, token by token; then
 //! each vector's recurrence one state at a time (the running output in L1); then the gate and
-//! the store, token by token. With the update and the output, the recurrence costs 13 vector
+//! the store, token by token. With the update and the output, the recurrence costs 12 vector
 //! instructions per state per 16 channels.
 //!
 //! The shared-input bidirectional scan (AuM's v1 block) runs each task's vectors through the

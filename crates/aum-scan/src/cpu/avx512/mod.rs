@@ -6,7 +6,7 @@
 //! values in small L1/L2 buffers). The recurrence is bound by the vector FMA port, so it is
 //! written with as few vector instructions as possible: `exp(dt·A)` is `2^(dt·A·log2 e)` with
 //! `A·log2 e` computed once per channel, `vreduceps` splits off the fraction, a degree-5
-//! polynomial gives its power of two and `vscalefps` applies the integer part (10
+//! polynomial gives its power of two and `vscalefps` applies the integer part (9
 //! instructions, against about 20 for the auto-vectorised `fastmath::exp` with its integer
 //! bit-building).
 //!
