@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aum_scan::{
-    baseline, scan_backward_from_checkpoints, scan_forward, scan_forward_with_checkpoints, Backend,
-    ScanData, ScanDims, ScanInputs, ScanOptions,
+    baseline, checkpoint_len, scan_backward, scan_backward_from_checkpoints, scan_forward,
+    scan_forward_with_checkpoints, Backend, ScanData, ScanDims, ScanInputs, ScanOptions,
 };
 use candle_core::{Device, Tensor, Var};
 
@@ -43,6 +43,11 @@ pub struct BenchScanArgs {
     /// Smoke-test size: d_inner 384, L 512, 2 runs, no peak-memory measurement.
     #[arg(long)]
     pub quick: bool,
+    /// Time fwd+bwd as a plain forward and the backward that first runs the recurrence again
+    /// to find its chunks' starting states, instead of the training path (the forward keeps
+    /// them, the backward starts from them).
+    #[arg(long)]
+    pub recompute: bool,
     /// Cross-check and time the CUDA kernels on GPU 0 instead (builds with the `cuda` feature).
     #[arg(long)]
     pub cuda: bool,
@@ -95,11 +100,19 @@ fn bench(args: &BenchScanArgs, threads: usize) -> Result<()> {
     println!("ns/elt = ns per (token x channel x state); ratios = time per token of the other / fused cpu");
     println!("fused fwd and fwd+bwd runs alternate, so that their ratio sees the same host load");
     println!(
+        "fwd+bwd: {}",
+        if args.recompute {
+            "forward, then a backward that re-runs the recurrence for its checkpoints"
+        } else {
+            "forward keeping checkpoints, backward from them (the training path)"
+        }
+    );
+    println!(
         "reference timed on L <= {REFERENCE_MAX_LEN}, step loop on L <= {STEP_LOOP_MAX_LEN}\n"
     );
 
     if !args.quick && d_list.contains(&RSS_CONFIG.0) && len_list.contains(&RSS_CONFIG.1) {
-        peak_memory(RSS_CONFIG.0, RSS_CONFIG.1)?;
+        peak_memory(RSS_CONFIG.0, RSS_CONFIG.1, args.recompute)?;
     }
 
     println!(
@@ -112,7 +125,7 @@ fn bench(args: &BenchScanArgs, threads: usize) -> Result<()> {
     );
     for &d_inner in &d_list {
         for &len in &len_list {
-            let row = measure(d_inner, len, iters)?;
+            let row = measure(d_inner, len, iters, args.recompute)?;
             println!(
                 "{:>7} {:>5} | {:>9.3} {:>9.3} {:>7.2} | {:>8.1} {:>8.1} | {:>8.1} {:>8.1}",
                 d_inner,
@@ -140,7 +153,7 @@ struct Row {
     step_fwd_bwd_ns: f64,
 }
 
-fn measure(d_inner: usize, len: usize, iters: usize) -> Result<Row> {
+fn measure(d_inner: usize, len: usize, iters: usize, recompute: bool) -> Result<Row> {
     let full = Problem::new(d_inner, len, 1);
     let ref_len = len.min(REFERENCE_MAX_LEN);
     let short = Problem::new(d_inner, ref_len, 1);
@@ -152,10 +165,14 @@ fn measure(d_inner: usize, len: usize, iters: usize) -> Result<Row> {
         ..ScanOptions::default()
     };
     let ns = |d: Duration, l: usize| d.as_secs_f64() * 1e9 / (l * d_inner * D_STATE) as f64;
-    let (fwd, fwd_bwd) = time_pair(iters, || full.forward(&cpu), || full.forward_backward(&cpu))?;
+    let (fwd, fwd_bwd) = time_pair(
+        iters,
+        || full.forward(&cpu),
+        || full.forward_backward(&cpu, recompute),
+    )?;
     let ref_iters = iters.min(2);
     let ref_fwd = time(ref_iters, || short.forward(&reference))?;
-    let ref_fwd_bwd = time(ref_iters, || short.forward_backward(&reference))?;
+    let ref_fwd_bwd = time(ref_iters, || short.forward_backward(&reference, recompute))?;
     let step_fwd = time(ref_iters, || step.step_loop(false))?;
     let step_fwd_bwd = time(ref_iters, || step.step_loop(true))?;
     Ok(Row {
@@ -204,17 +221,24 @@ fn time_pair(
 
 /// Peak resident memory of one forward+backward at (d_inner, len), reset before the inputs are
 /// allocated (Linux `clear_refs`), next to the bytes of the inputs and outputs themselves.
-fn peak_memory(d_inner: usize, len: usize) -> Result<()> {
+fn peak_memory(d_inner: usize, len: usize, recompute: bool) -> Result<()> {
     let reset = memory::reset_peak();
     let before = memory::rss_mib()?;
     let p = Problem::new(d_inner, len, 1);
-    p.forward_backward(&ScanOptions::default())?;
+    let opts = ScanOptions::default();
+    p.forward_backward(&opts, recompute)?;
     let peak = memory::peak_rss_mib()?;
     // u, delta, z, y, grad_y, du, ddelta, dz: L x d each; B, C, dB, dC: L x N each.
     let io_bytes = 4 * (8 * len * d_inner + 4 * len * D_STATE);
+    let kept = match recompute {
+        true => 0,
+        false => 4 * checkpoint_len(&p.data.dims, &opts),
+    };
+    let mib = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
     println!(
         "peak RSS, fused forward+backward at d_inner {d_inner}, L {len}: {:.1} MiB{} \
-         (RSS before allocating inputs {:.1} MiB; inputs + outputs + gradients {:.1} MiB)\n",
+         (RSS before allocating inputs {:.1} MiB; inputs + outputs + gradients {:.1} MiB; \
+         checkpoints kept from forward to backward {:.1} MiB)\n",
         peak,
         if reset {
             ""
@@ -222,7 +246,8 @@ fn peak_memory(d_inner: usize, len: usize) -> Result<()> {
             " (process-wide: clear_refs unavailable)"
         },
         before,
-        io_bytes as f64 / (1024.0 * 1024.0),
+        mib(io_bytes),
+        mib(kept),
     );
     Ok(())
 }
@@ -275,9 +300,15 @@ impl Problem {
     }
 
     /// A training step's scan: the forward keeping its checkpoints, then the backward from
-    /// them (as the autograd op runs).
-    fn forward_backward(&self, opts: &ScanOptions) -> Result<()> {
+    /// them (as the autograd op runs); with `recompute`, a plain forward and the backward
+    /// that finds the checkpoints itself.
+    fn forward_backward(&self, opts: &ScanOptions, recompute: bool) -> Result<()> {
         let x = self.data.slices();
+        if recompute {
+            scan_forward(&x, opts)?;
+            scan_backward(&x, &self.grad_y, None, opts)?;
+            return Ok(());
+        }
         let (_, checkpoints) = scan_forward_with_checkpoints(&x, opts)?;
         scan_backward_from_checkpoints(&x, &checkpoints, &self.grad_y, None, opts)?;
         Ok(())
