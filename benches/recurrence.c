@@ -40,12 +40,12 @@ static inline __m512 exp2v(__m512 x) {
     return _mm512_scalef_ps(p, k);
 #else
     __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m512 p = _mm512_set1_ps(1.8775767e-3f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.9893406e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5826318e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24015361f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.69315308f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.99999994f));
+    __m512 p = _mm512_set1_ps(1.8671305e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.017029e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5799913e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24016444f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931513f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, x);
 #endif
 }
