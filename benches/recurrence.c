@@ -21,9 +21,18 @@
  * -DNEAREST: the kernel's earlier split, f = x - round(x) on [-1/2, 1/2] and k = x - f
  * subtracted for the scale (one instruction more); -DROUNDSCALE: the one before, rounding
  * with vrndscaleps and subtracting. */
+/* A degree-5 polynomial in f, coefficients highest degree first (Horner, five FMAs). */
+static inline __m512 poly5(__m512 f, const float c[6]) {
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 6; i++) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c[i]));
+    return p;
+}
+
 static inline __m512 exp2v(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-126.f), x);
 #if defined(ROUNDSCALE) || defined(NEAREST)
+    static const float c[6] = {1.3276472e-3f, 9.675542e-3f, 5.550713e-2f,
+                               0.2402212f,    0.69314694f,  1.0000001f};
 #ifdef ROUNDSCALE
     __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(x, k);
@@ -31,22 +40,12 @@ static inline __m512 exp2v(__m512 x) {
     __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 k = _mm512_sub_ps(x, f);
 #endif
-    __m512 p = _mm512_set1_ps(1.3276472e-3f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.675542e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550713e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402212f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.69314694f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001f));
-    return _mm512_scalef_ps(p, k);
+    return _mm512_scalef_ps(poly5(f, c), k);
 #else
+    static const float c[6] = {1.8671305e-3f, 9.017029e-3f, 5.5799913e-2f,
+                               0.24016444f,   0.6931513f,   1.0f};
     __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m512 p = _mm512_set1_ps(1.8671305e-3f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.017029e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5799913e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24016444f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931513f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, x);
+    return _mm512_scalef_ps(poly5(f, c), x);
 #endif
 }
 
