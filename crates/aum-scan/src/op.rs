@@ -457,6 +457,17 @@ fn check_devices(x: &ScanInputs<'_>, backend: Backend) -> Result<()> {
     }
 }
 
+/// `parts` one after the other, in a buffer of exactly their length (growing the first part
+/// instead would copy it anyway and leave the tensor, which autograd keeps, with up to twice
+/// the capacity).
+fn packed(parts: &[&[f32]]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
 /// The recorded op: everything that is not one of the three packed tensors.
 struct ScanOp {
     dims: ScanDims,
@@ -570,9 +581,7 @@ impl CustomOp3 for ScanOp {
         let (result, checkpoints) = crate::scan_forward_with_checkpoints(&x, &self.opts)
             .map_err(candle_core::Error::wrap)?;
         // The checkpoints ride along in the output, which autograd keeps for `bwd`.
-        let mut out = result.y;
-        out.extend_from_slice(&result.last_state);
-        out.extend_from_slice(&checkpoints);
+        let out = packed(&[&result.y, &result.last_state, &checkpoints]);
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }
@@ -655,17 +664,11 @@ impl CustomOp3 for ScanOp {
             )
             .map_err(candle_core::Error::wrap)?
         };
-        let di = self.dims.d_inner;
-        let mut g1 = grads.u;
-        g1.extend_from_slice(&grads.delta);
-        if let Some(dz) = &grads.z {
-            g1.extend_from_slice(dz);
-        }
-        let mut g2 = grads.b;
-        g2.extend_from_slice(&grads.c);
-        let mut g3 = grads.a;
-        g3.extend_from_slice(grads.d.as_deref().unwrap_or(&vec![0.0; di]));
-        g3.extend_from_slice(grads.delta_bias.as_deref().unwrap_or(&vec![0.0; di]));
+        let zeros = vec![0.0; self.dims.d_inner];
+        let g1 = packed(&[&grads.u, &grads.delta, grads.z.as_deref().unwrap_or(&[])]);
+        let g2 = packed(&[&grads.b, &grads.c]);
+        let d = grads.d.as_deref().unwrap_or(&zeros);
+        let g3 = packed(&[&grads.a, d, grads.delta_bias.as_deref().unwrap_or(&zeros)]);
         let device = arg1.device();
         Ok((
             Some(Tensor::from_vec(g1, arg1.shape(), device)?),
