@@ -3,22 +3,22 @@
 //!
 //! Also AuM-Base's three largest matmul shapes at 513 tokens (`in_proj` halves, `out_proj`,
 //! `x_proj`) through candle's `Linear` (the strided view `Wᵀ` of an (out, in) weight) and
-//! through `aum_core::nn::Dense` (the weight kept transposed, the product written into a fresh
+//! through `aum_kernels::Dense` (the weight kept transposed, the product written into a fresh
 //! buffer), the two ways a layer can run them; and AST-Base's attention matmuls at 4098 tokens
 //! for a 16 MiB chunk of scores, as one head's 1023 query rows (what `aum-ast` runs) or as the
 //! 85 rows that all 12 heads' chunk of the same size would give each head.
 
-use aum_core::nn::Dense;
-use aum_model::{AudioMamba, Config, Mode};
-use candle_core::{Device, Module, Tensor};
+use aum::kernels::Dense;
+use aum_model::{AumConfig, AumModel};
+use candle_core::{Device, Module, ModuleT, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn model(c: &mut Criterion) {
-    for (name, cfg) in [("tiny", Config::tiny()), ("small", Config::small())] {
-        let m = aum_model::random_untracked(|vb| AudioMamba::new(cfg.clone(), vb)).unwrap();
+    for (name, cfg) in [("tiny", AumConfig::tiny()), ("small", AumConfig::small())] {
+        let m = aum_model::random_untracked(|vb| AumModel::new(cfg.clone(), vb)).unwrap();
         let x = Tensor::randn(0f32, 1.0, (1, 1024, 128), &Device::Cpu).unwrap();
         c.bench_function(&format!("aum-{name} forward, 1024 frames"), |b| {
-            b.iter(|| m.forward_mode(&x, Mode::Inference).unwrap())
+            b.iter(|| m.forward_t(&x, false).unwrap())
         });
     }
 }

@@ -1,9 +1,9 @@
-//! Classify a clip with an Audio Mamba checkpoint (official `.pth` or our safetensors).
+//! Classify a clip with any supported checkpoint: an official AuM `.pth`, an AST from the
+//! HuggingFace hub or the original repository, or one of ours.
 //!
 //! `cargo run --release --example classify -- CHECKPOINT AUDIO`
 
-use aum::fbank::decode_file;
-use aum::model::{Checkpoint, Classifier};
+use aum::model::{Checkpoint, Classifier, Device};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -12,12 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let ckpt = Checkpoint::load(&checkpoint)?;
-    println!(
-        "{checkpoint}: {:?} AuM, D {}, {} layers, {} classes",
-        ckpt.config.variant, ckpt.config.embed_dim, ckpt.config.depth, ckpt.config.num_classes
-    );
-    let classifier = Classifier::new(ckpt, &candle_core::Device::Cpu)?;
-    let wave = decode_file(&audio)?.wave;
+    println!("{checkpoint}: {}", ckpt.config().describe());
+    let classifier = Classifier::new(ckpt, &Device::Cpu)?;
+    let wave = aum::model::audio::load(&audio)?;
     for (label, score) in classifier.top_k(&wave, 5)? {
         println!("{score:.4}  {label}");
     }

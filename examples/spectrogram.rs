@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{path}: {} channel(s), {} Hz, {:.2} s",
         wave.num_channels(),
-        wave.sample_rate,
+        wave.sample_rate(),
         wave.duration_secs()
     );
     let front_end = FrontEnd::aum(Preset::AudioSet);

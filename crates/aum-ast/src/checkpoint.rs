@@ -6,23 +6,26 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aum_core::tensors::meta::{FAMILY as META_FAMILY, LABELS as META_LABELS};
 use aum_core::{Error, Result};
+use aum_fbank::{FrontEnd, Preset};
+use aum_io::meta::{FAMILY as META_FAMILY, FRONT_END as META_FRONT_END, LABELS as META_LABELS};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::config::AstConfig;
-use crate::model::Ast;
+use crate::model::AstModel;
 
 const PREFIX: &str = "audio_spectrogram_transformer.";
 const META_CONFIG: &str = "ast.config";
 
-/// An AST checkpoint: tensors by HF name, config, and labels when the file carries them.
+/// An AST checkpoint: tensors by HF name, checked against its config, labels when the file
+/// carries them, and the input pipeline the model expects.
 #[derive(Debug, Clone)]
 pub struct AstCheckpoint {
-    pub tensors: HashMap<String, Tensor>,
-    pub config: AstConfig,
-    pub labels: Option<Vec<String>>,
+    tensors: HashMap<String, Tensor>,
+    config: AstConfig,
+    labels: Option<Vec<String>>,
+    front_end: FrontEnd,
 }
 
 /// Whether a set of tensor names is an AST (either layout) rather than an Audio Mamba.
@@ -38,7 +41,7 @@ impl AstCheckpoint {
     /// Loads a `.pth` or safetensors file in either layout.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
+        let (tensors, meta) = aum_io::read_tensors(path)?;
         Self::from_tensors(tensors, &meta)
             .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
     }
@@ -62,40 +65,99 @@ impl AstCheckpoint {
                 })?),
                 None => None,
             };
+        let mut ckpt = Self::new(tensors, config, labels)?;
+        if let Some(json) = meta.get(META_FRONT_END) {
+            ckpt.front_end = serde_json::from_str(json).map_err(|e| {
+                Error::InvalidInput(format!("bad `{META_FRONT_END}` metadata: {e}"))
+            })?;
+        }
+        Ok(ckpt)
+    }
+
+    /// Checks HF-layout `tensors` against `config` (every key present, none extra, every shape
+    /// right); the front end is [`default_front_end`].
+    pub fn new(
+        tensors: HashMap<String, Tensor>,
+        config: AstConfig,
+        labels: Option<Vec<String>>,
+    ) -> Result<Self> {
         config.validate()?;
         validate(&tensors, &config)?;
-        Ok(Self {
+        let front_end = default_front_end(&config);
+        let ckpt = Self {
             tensors,
             config,
-            labels,
-        })
+            labels: None,
+            front_end,
+        };
+        match labels {
+            Some(l) => ckpt.with_labels(l),
+            None => Ok(ckpt),
+        }
+    }
+
+    /// The tensors, by HF name.
+    pub fn tensors(&self) -> &HashMap<String, Tensor> {
+        &self.tensors
+    }
+
+    /// The tensors, consuming the checkpoint.
+    pub fn into_tensors(self) -> HashMap<String, Tensor> {
+        self.tensors
+    }
+
+    /// The network's configuration.
+    pub fn config(&self) -> &AstConfig {
+        &self.config
+    }
+
+    /// Class names, when the file carries them.
+    pub fn labels(&self) -> Option<&[String]> {
+        self.labels.as_deref()
+    }
+
+    /// The input pipeline the model expects.
+    pub fn front_end(&self) -> &FrontEnd {
+        &self.front_end
+    }
+
+    /// Replaces the input pipeline (a training run's recipe, say).
+    pub fn with_front_end(mut self, front_end: FrontEnd) -> Self {
+        self.front_end = front_end;
+        self
     }
 
     /// Builds the network on `device`, keeping the checkpoint.
-    pub fn model(&self, device: &Device) -> Result<Ast> {
+    pub fn model(&self, device: &Device) -> Result<AstModel> {
         let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device);
-        Ok(Ast::new(self.config.clone(), vb)?)
+        Ok(AstModel::new(self.config.clone(), vb)?)
     }
 
     /// Builds the network on `device` from the checkpoint's own tensors, each freed as soon as
     /// the model has what it needs of it (on the CPU, matmul weights are kept transposed:
-    /// `aum_core::nn::Dense`), where [`AstCheckpoint::model`] keeps the checkpoint and so
+    /// `aum_kernels::Dense`), where [`AstCheckpoint::model`] keeps the checkpoint and so
     /// holds the weights twice.
-    pub fn into_model(self, device: &Device) -> Result<Ast> {
-        Ok(Ast::new(
+    pub fn into_model(self, device: &Device) -> Result<AstModel> {
+        Ok(AstModel::new(
             self.config,
-            aum_core::nn::handing_over(self.tensors, device),
+            aum_kernels::handing_over(self.tensors, device),
         )?)
     }
 
+    /// The number of weights.
     pub fn num_params(&self) -> usize {
         self.tensors.values().map(Tensor::elem_count).sum()
     }
 
-    /// Writes HF-layout safetensors with the config (and labels) in the metadata, atomically.
-    pub fn save(&self, path: impl AsRef<Path>, extra_meta: HashMap<String, String>) -> Result<()> {
-        let mut meta = extra_meta;
+    /// Writes HF-layout safetensors with the config, front end (and labels) in the metadata,
+    /// atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut meta = HashMap::new();
         meta.insert(META_FAMILY.into(), "ast".into());
+        meta.insert(
+            META_FRONT_END.into(),
+            serde_json::to_string(&self.front_end).expect("front ends serialise"),
+        );
         meta.insert(
             META_CONFIG.into(),
             serde_json::to_string(&self.config).expect("configs serialise"),
@@ -106,7 +168,7 @@ impl AstCheckpoint {
                 serde_json::to_string(l).expect("strings serialise"),
             );
         }
-        aum_core::tensors::save_safetensors(path.as_ref(), &self.tensors, meta)
+        aum_io::save_safetensors(path.as_ref(), &self.tensors, meta)
     }
 
     /// Attaches class names; their number must equal the model's classes.
@@ -120,6 +182,25 @@ impl AstCheckpoint {
         }
         self.labels = Some(labels);
         Ok(self)
+    }
+}
+
+/// The HuggingFace AST feature pipeline (no waveform centring) at the model's frame count, with
+/// Speech Commands statistics for 35-class models and AudioSet's otherwise.
+pub fn default_front_end(cfg: &AstConfig) -> FrontEnd {
+    let preset = if cfg.num_classes == 35 {
+        Preset::SpeechCommands
+    } else {
+        Preset::AudioSet
+    };
+    let (mean, std) = preset.stats();
+    FrontEnd {
+        mean,
+        std,
+        frames: Some(cfg.frames),
+        sample_rate: Some(16_000),
+        num_mel_bins: cfg.num_mel_bins,
+        ..FrontEnd::hf_ast()
     }
 }
 
@@ -324,5 +405,5 @@ pub fn expected_shapes(cfg: &AstConfig) -> Vec<(String, Vec<usize>)> {
 }
 
 fn validate(tensors: &HashMap<String, Tensor>, cfg: &AstConfig) -> Result<()> {
-    aum_core::tensors::check_layout(tensors, &expected_shapes(cfg), "an AST")
+    aum_io::check_layout(tensors, &expected_shapes(cfg), "an AST")
 }

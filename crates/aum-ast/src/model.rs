@@ -2,9 +2,9 @@
 //! cls + distillation tokens, pre-norm ViT blocks with exact GELU, and a head on the mean of the
 //! two token outputs (SCAN-AND-AST.md Part B).
 
-use aum_core::nn::{dense, Dense};
-use aum_core::{spectrogram_patches, AudioClassifier, Mode};
-use candle_core::{Device, Layout, Module, Result, Tensor, D};
+use aum_core::AudioClassifier;
+use aum_kernels::{dense, spectrogram_patches, Dense};
+use candle_core::{Device, Module, ModuleT, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::AstConfig;
@@ -16,63 +16,6 @@ use crate::config::AstConfig;
 /// at 4098 tokens), which the `gemm` crate multiplies 1.3-1.6x faster than 85 rows
 /// (`cargo bench --bench model -- attention`).
 const SCORE_BUDGET: usize = 4 << 20;
-
-/// Softmax over the last dimension of a fresh CPU tensor, in place and with the vectorised
-/// `exp` of `aum_core::fastmath`: candle's calls libm's scalar `expf` per score and allocates
-/// a second score matrix, which at thousands of tokens costs about as much as the matmuls.
-struct SoftmaxInPlace;
-
-impl candle_core::InplaceOp1 for SoftmaxInPlace {
-    fn name(&self) -> &'static str {
-        "ast-softmax-in-place"
-    }
-
-    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &Layout) -> Result<()> {
-        use rayon::prelude::*;
-        let width = layout.dims().last().copied().unwrap_or(1);
-        let data = contiguous_f32(storage, layout, "softmax")?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        // 16 rows per task: enough work to amortise the task, many tasks to balance.
-        data.par_chunks_mut(16 * width)
-            .for_each(|rows| aum_core::fastmath::softmax_rows(rows, width));
-        Ok(())
-    }
-}
-
-/// The exact GELU of a fresh CPU tensor, in place and vectorised (`aum_core::fastmath`):
-/// candle's calls a scalar `erf` per element, an eighth of the forward pass at 2048 tokens.
-struct GeluInPlace;
-
-impl candle_core::InplaceOp1 for GeluInPlace {
-    fn name(&self) -> &'static str {
-        "ast-gelu-in-place"
-    }
-
-    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &Layout) -> Result<()> {
-        use rayon::prelude::*;
-        let data = contiguous_f32(storage, layout, "gelu")?;
-        data.par_chunks_mut(1 << 14)
-            .for_each(aum_core::fastmath::gelu_erf_in_place);
-        Ok(())
-    }
-}
-
-/// The part of a CPU storage a contiguous f32 layout covers.
-fn contiguous_f32<'a>(
-    storage: &'a mut candle_core::CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> Result<&'a mut [f32]> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: input not contiguous")))?;
-    match storage {
-        candle_core::CpuStorage::F32(data) => Ok(&mut data[start..end]),
-        _ => candle_core::bail!("{op}: input must be f32"),
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Norm {
@@ -88,10 +31,10 @@ impl Norm {
         })
     }
 
-    fn forward(&self, x: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
-        match mode {
-            Mode::Inference => candle_nn::ops::layer_norm(x, &self.w, &self.b, eps as f32),
-            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, eps as f32),
+    fn forward(&self, x: &Tensor, eps: f64, train: bool) -> Result<Tensor> {
+        match train {
+            false => candle_nn::ops::layer_norm(x, &self.w, &self.b, eps as f32),
+            true => candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, eps as f32),
         }
     }
 }
@@ -124,23 +67,20 @@ impl Layer {
         })
     }
 
-    fn forward(&self, x: &Tensor, cfg: &AstConfig, mode: Mode) -> Result<Tensor> {
-        let h = self.norm_before.forward(x, cfg.layer_norm_eps, mode)?;
-        let x = (x + self.out.forward(&self.attention(&h, cfg, mode)?)?)?;
-        let h = self.norm_after.forward(&x, cfg.layer_norm_eps, mode)?;
+    fn forward(&self, x: &Tensor, cfg: &AstConfig, train: bool) -> Result<Tensor> {
+        let h = self.norm_before.forward(x, cfg.layer_norm_eps, train)?;
+        let x = (x + self.out.forward(&self.attention(&h, cfg, train)?)?)?;
+        let h = self.norm_after.forward(&x, cfg.layer_norm_eps, train)?;
         let h = self.fc1.forward(&h)?;
-        let h = match mode {
-            Mode::Inference if h.device().is_cpu() => {
-                h.inplace_op1(&GeluInPlace)?;
-                h
-            }
-            _ => h.gelu_erf()?,
+        let h = match train {
+            false => aum_kernels::gelu_erf_in_place(h)?,
+            true => h.gelu_erf()?,
         };
         x + self.fc2.forward(&h)?
     }
 
     /// Multi-head self-attention, one head at a time in chunks of query rows.
-    fn attention(&self, h: &Tensor, cfg: &AstConfig, mode: Mode) -> Result<Tensor> {
+    fn attention(&self, h: &Tensor, cfg: &AstConfig, train: bool) -> Result<Tensor> {
         let (b, l, d) = h.dims3()?;
         let (heads, dh) = (cfg.heads, d / cfg.heads);
         let split = |t: Tensor| t.reshape((b, l, heads, dh))?.transpose(1, 2)?.contiguous();
@@ -159,13 +99,9 @@ impl Layer {
             for start in (0..l).step_by(rows) {
                 let n = rows.min(l - start);
                 let scores = q.narrow(2, start, n)?.matmul(&kt)?;
-                let probs = match mode {
-                    Mode::Inference if scores.device().is_cpu() => {
-                        scores.inplace_op1(&SoftmaxInPlace)?;
-                        scores
-                    }
-                    Mode::Inference => candle_nn::ops::softmax_last_dim(&scores)?,
-                    Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
+                let probs = match train {
+                    false => aum_kernels::softmax_last_dim_in_place(scores)?,
+                    true => candle_nn::ops::softmax(&scores, D::Minus1)?,
                 };
                 chunks.push(probs.matmul(&v)?);
             }
@@ -181,7 +117,7 @@ impl Layer {
 /// (`audio_spectrogram_transformer.…`, `classifier.…`); [`crate::AstCheckpoint`] also reads
 /// the original layout.
 #[derive(Debug, Clone)]
-pub struct Ast {
+pub struct AstModel {
     cfg: AstConfig,
     /// The patch conv as a matmul: its kernel flattened to (hidden, patch * patch), and its
     /// bias.
@@ -196,7 +132,7 @@ pub struct Ast {
     head: Dense,
 }
 
-impl Ast {
+impl AstModel {
     pub fn new(cfg: AstConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::wrap)?;
         let (h, p) = (cfg.hidden, cfg.patch);
@@ -249,7 +185,7 @@ impl Ast {
             grid.narrow(1, t0 / 2 - t / 2, t)?
         } else {
             let w = Tensor::from_vec(
-                aum_core::interp::bilinear_matrix(t0, t),
+                aum_kernels::bilinear_matrix(t0, t),
                 (t, t0),
                 self.pos.device(),
             )?;
@@ -260,8 +196,9 @@ impl Ast {
         g.reshape((1, f * t, d))
     }
 
-    /// (B, T, F) normalised fbank -> (B, classes) logits.
-    pub fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    /// (B, T, F) normalised fbank -> (B, classes) logits; `train` picks the composed layer
+    /// norms and GELU (with a backward pass) over the fused in-place ones.
+    fn logits_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let (b, _, f) = x.dims3()?;
         if f != self.cfg.num_mel_bins {
             candle_core::bail!(
@@ -281,14 +218,14 @@ impl Ast {
         let dist = (&self.dist + self.pos.narrow(1, 1, 1)?)?.broadcast_as((b, 1, d))?;
         let mut x = Tensor::cat(&[cls, dist, tokens], 1)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &self.cfg, mode)?;
+            x = layer.forward(&x, &self.cfg, train)?;
         }
-        let x = self.norm.forward(&x, self.cfg.layer_norm_eps, mode)?;
+        let x = self.norm.forward(&x, self.cfg.layer_norm_eps, train)?;
         let pooled = ((x.narrow(1, 0, 1)? + x.narrow(1, 1, 1)?)? * 0.5)?.squeeze(1)?;
         self.head.forward(
             &self
                 .head_norm
-                .forward(&pooled, self.cfg.layer_norm_eps, mode)?,
+                .forward(&pooled, self.cfg.layer_norm_eps, train)?,
         )
     }
 
@@ -297,9 +234,16 @@ impl Ast {
     }
 }
 
-impl AudioClassifier for Ast {
-    fn forward(&self, features: &Tensor) -> aum_core::Result<Tensor> {
-        Ok(self.forward_mode(features, Mode::Inference)?)
+/// (`Module` is not implemented as well: candle derives `ModuleT` from it.)
+impl ModuleT for AstModel {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.logits_t(x, train)
+    }
+}
+
+impl AudioClassifier for AstModel {
+    fn logits(&self, features: &Tensor) -> aum_core::Result<Tensor> {
+        Ok(self.logits_t(features, false)?)
     }
 
     fn input_frames(&self) -> Option<usize> {
@@ -311,6 +255,6 @@ impl AudioClassifier for Ast {
     }
 
     fn device(&self) -> &Device {
-        Ast::device(self)
+        AstModel::device(self)
     }
 }

@@ -1,8 +1,8 @@
 //! `aum`: classify, inspect and benchmark audio with Audio Mamba and AST from the command line.
 
 mod commands;
+mod loaders;
 mod memory;
-mod models;
 mod output;
 mod plot;
 

@@ -50,7 +50,7 @@ pub fn keep_freed_memory() {
 /// Returns the freed memory the allocator holds to the kernel (glibc's `malloc_trim`), so that
 /// a following peak-RSS reading counts what a forward pass itself touches, not a pool that
 /// earlier frees left behind (loading frees each weight's original after copying it: see
-/// `aum_core::nn::Dense`). Elsewhere a no-op.
+/// `aum_kernels::Dense`). Elsewhere a no-op.
 pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages of the heap to the kernel.

@@ -1,4 +1,4 @@
-//! Writing results without ever leaving a half-written file (see `aum_core::io`).
+//! Writing results without ever leaving a half-written file (see `aum_io`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,7 +8,7 @@ use candle_core::Tensor;
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(aum_core::io::write_atomic(path, bytes)?)
+    Ok(aum_io::write_atomic(path, bytes)?)
 }
 
 /// Saves named tensors as safetensors, atomically.

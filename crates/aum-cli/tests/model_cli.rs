@@ -23,7 +23,7 @@ fn tempdir(name: &str) -> PathBuf {
 fn max_logits_diff(out: &Path, io: &Path) -> f32 {
     let load = |p: &Path| candle_core::safetensors::load(p, &candle_core::Device::Cpu).unwrap();
     let (ours, io) = (load(out), load(io));
-    aum_core::tensors::max_abs_diff(&ours["logits"], &io["logits"]).unwrap()
+    aum_testdata::max_abs_diff(&ours["logits"], &io["logits"]).unwrap()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use aum_core::testdata::shared_data;
+use aum_testdata::shared_data;
 
 mod common;
 use common::{aum, stdout_of};

@@ -6,8 +6,8 @@ use crate::{Error, Result};
 /// id (`/m/09x0r` in AudioSet's `class_labels_indices.csv`; the name itself otherwise).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LabelSet {
-    pub ids: Vec<String>,
-    pub names: Vec<String>,
+    ids: Vec<String>,
+    names: Vec<String>,
 }
 
 impl LabelSet {
@@ -58,10 +58,39 @@ impl LabelSet {
         })
     }
 
+    /// Labels with machine ids and display names, one of each per class.
+    pub fn new(ids: Vec<String>, names: Vec<String>) -> Result<Self> {
+        if ids.len() != names.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} label ids for {} names",
+                ids.len(),
+                names.len()
+            )));
+        }
+        Ok(Self { ids, names })
+    }
+
+    /// The display names, by class index.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The machine ids, by class index.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// The name of class `i`.
+    pub fn name(&self, i: usize) -> Option<&str> {
+        self.names.get(i).map(String::as_str)
+    }
+
+    /// The number of classes.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether there are no classes.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

@@ -1,21 +1,13 @@
-//! Shared vocabulary of the Audio Mamba workspace: the [`Waveform`] type, the workspace-wide
-//! [`Error`], and the three traits that let the feature, model and data crates compose without
-//! depending on each other.
+//! The vocabulary the Audio Mamba crates share: the [`Waveform`] every front end takes, the
+//! [`LabelSet`] every model scores, the one [`Error`] type at every crate seam, and the
+//! [`AudioClassifier`] trait through which the family-agnostic code runs AuM and AST alike.
 
 mod error;
-pub mod fastmath;
-pub mod interp;
-pub mod io;
 mod labels;
-pub mod nn;
-mod patches;
-pub mod tensors;
-pub mod testdata;
 mod traits;
 mod waveform;
 
 pub use error::{Error, Result};
 pub use labels::LabelSet;
-pub use patches::{spectrogram_patches, Mode};
-pub use traits::{AudioClassifier, AudioDataset, Example, FeatureExtractor};
+pub use traits::AudioClassifier;
 pub use waveform::Waveform;

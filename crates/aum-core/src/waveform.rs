@@ -6,8 +6,8 @@ use crate::{Error, Result};
 /// int16 `x` becomes `x / 32768`), because the reference models were trained on that scale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Waveform {
-    pub channels: Vec<Vec<f32>>,
-    pub sample_rate: u32,
+    channels: Vec<Vec<f32>>,
+    sample_rate: u32,
 }
 
 impl Waveform {
@@ -38,6 +38,21 @@ impl Waveform {
     /// A single-channel waveform.
     pub fn mono(samples: Vec<f32>, sample_rate: u32) -> Result<Self> {
         Self::new(vec![samples], sample_rate)
+    }
+
+    /// The samples, one `Vec` per channel, all the same length.
+    pub fn channels(&self) -> &[Vec<f32>] {
+        &self.channels
+    }
+
+    /// The samples, consuming the waveform.
+    pub fn into_channels(self) -> Vec<Vec<f32>> {
+        self.channels
+    }
+
+    /// Samples per second.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
     }
 
     pub fn num_channels(&self) -> usize {

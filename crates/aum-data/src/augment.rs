@@ -33,15 +33,15 @@ fn centred(x: &[f32]) -> Vec<f32> {
 /// Waveform mixup as the AuM loader does it: both clips mean-centred (channel 0), the second
 /// zero-padded or cropped to the first's length, `lambda * w1 + (1 - lambda) * w2`, re-centred.
 pub fn mix_waves(w1: &Waveform, w2: &Waveform, lambda: f32) -> Result<Waveform> {
-    let a = centred(&w1.channels[0]);
-    let mut b = centred(&w2.channels[0]);
+    let a = centred(&w1.channels()[0]);
+    let mut b = centred(&w2.channels()[0]);
     b.resize(a.len(), 0.0);
     let mixed: Vec<f32> = a
         .iter()
         .zip(&b)
         .map(|(x, y)| lambda * x + (1.0 - lambda) * y)
         .collect();
-    Waveform::mono(centred(&mixed), w1.sample_rate)
+    Waveform::mono(centred(&mixed), w1.sample_rate())
 }
 
 /// One mask along an axis of `size`, torchaudio's `mask_along_axis`: width = floor(U * param),
@@ -186,7 +186,7 @@ mod tests {
         let b = Waveform::mono(vec![2.0, 4.0], 16000).unwrap(); // centred: -1, 1, then 0 0
         let m = mix_waves(&a, &b, 0.75).unwrap();
         // 0.75 a + 0.25 b = [-1, 1, -0.75, 0.75], mean 0
-        assert_eq!(m.channels[0], vec![-1.0, 1.0, -0.75, 0.75]);
+        assert_eq!(m.channels()[0], vec![-1.0, 1.0, -0.75, 0.75]);
     }
 
     #[test]

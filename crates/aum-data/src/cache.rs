@@ -71,6 +71,6 @@ impl FeatureCache {
         for v in &f.data {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        aum_core::io::write_atomic(path, &bytes)
+        aum_io::write_atomic(path, &bytes)
     }
 }

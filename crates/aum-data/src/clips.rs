@@ -4,7 +4,18 @@
 
 use std::path::PathBuf;
 
-use aum_core::{AudioDataset, Example, LabelSet, Result};
+use aum_core::{LabelSet, Result, Waveform};
+
+/// One decoded, labelled clip of a dataset.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The decoded audio.
+    pub wave: Waveform,
+    /// Multi-hot target over the dataset's labels (one 1.0 for single-label data).
+    pub target: Vec<f32>,
+    /// Where the clip came from, for error messages and reports.
+    pub source: String,
+}
 
 /// One clip: a file and the indices of its labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,7 +24,7 @@ pub struct Clip {
     pub labels: Vec<usize>,
 }
 
-/// A labelled list of clips; implements [`AudioDataset`] by decoding on demand.
+/// A labelled list of clips, decoded on demand.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipList {
     pub clips: Vec<Clip>,
@@ -48,12 +59,19 @@ impl ClipList {
     }
 }
 
-impl AudioDataset for ClipList {
-    fn len(&self) -> usize {
+impl ClipList {
+    /// The number of clips.
+    pub fn len(&self) -> usize {
         self.clips.len()
     }
 
-    fn get(&self, i: usize) -> Result<Example> {
+    /// Whether there are no clips.
+    pub fn is_empty(&self) -> bool {
+        self.clips.is_empty()
+    }
+
+    /// Clip `i`, decoded, with its target.
+    pub fn get(&self, i: usize) -> Result<Example> {
         let clip = self.clips.get(i).ok_or_else(|| {
             aum_core::Error::InvalidInput(format!("clip {i} of a {}-clip dataset", self.len()))
         })?;
@@ -63,9 +81,5 @@ impl AudioDataset for ClipList {
             target: self.target(i),
             source: clip.path.display().to_string(),
         })
-    }
-
-    fn labels(&self) -> &LabelSet {
-        &self.labels
     }
 }

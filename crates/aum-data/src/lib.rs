@@ -29,7 +29,7 @@ pub use augment::{
 };
 pub use batch::{build_batch, epoch_order, for_each_batch, Batch, EpochPlan, Sampling};
 pub use cache::FeatureCache;
-pub use clips::{Clip, ClipList};
+pub use clips::{Clip, ClipList, Example};
 pub use layouts::{detect, open, Layout};
 pub use prepare::{prepare, PrepareOptions, Prepared, Skipped, Source};
 pub use rng::Rng;

@@ -95,7 +95,7 @@ fn load_one(list: &ClipList, i: usize, fe: &FrontEnd, opts: &PrepareOptions) -> 
     if opts.waves {
         let wave = decode_file(path)?.wave;
         let wave = match fe.sample_rate {
-            Some(r) if r != wave.sample_rate => resample(&wave, r)?,
+            Some(r) if r != wave.sample_rate() => resample(&wave, r)?,
             _ => wave,
         };
         return Ok(Item::Wave(wave));

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use aum_core::testdata::shared_data;
 use aum_core::LabelSet;
 use aum_data::{detect, open, Layout, Split};
+use aum_testdata::shared_data;
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("aum-data-{name}-{}", std::process::id()));
@@ -34,7 +34,7 @@ fn fsdd_standard_and_leave_one_speaker_out_splits() {
     assert_eq!(count("speaker:george"), 500);
     let test = open(&dir, &Split::Test, None).unwrap();
     assert_eq!(
-        test.labels.names,
+        test.labels.names(),
         (0..10).map(|d| d.to_string()).collect::<Vec<_>>()
     );
     let c = &test.clips[0];
@@ -52,14 +52,14 @@ fn folder_per_class_with_and_without_split_folders() {
     touch(&d.join("flat/cat/notes.txt"));
     let flat = open(&d.join("flat"), &Split::All, None).unwrap();
     assert_eq!(detect(&d.join("flat")).unwrap(), Layout::Folder);
-    assert_eq!(flat.labels.names, vec!["cat", "dog"]);
+    assert_eq!(flat.labels.names(), vec!["cat", "dog"]);
     assert_eq!(flat.clips.len(), 2);
     touch(&d.join("split/train/dog/a.wav"));
     touch(&d.join("split/train/cat/b.wav"));
     touch(&d.join("split/test/bird/c.wav"));
     let train = open(&d.join("split"), &Split::Train, None).unwrap();
     let test = open(&d.join("split"), &Split::Test, None).unwrap();
-    assert_eq!(train.labels.names, vec!["bird", "cat", "dog"]);
+    assert_eq!(train.labels.names(), vec!["bird", "cat", "dog"]);
     assert_eq!((train.clips.len(), test.clips.len()), (2, 1));
     assert_eq!(test.clips[0].labels, vec![0]);
     std::fs::remove_dir_all(&d).unwrap();
@@ -103,7 +103,7 @@ fn json_manifest_with_class_labels_and_csv_manifest() {
     let train = open(&d.join("list.csv"), &Split::Train, None).unwrap();
     let test = open(&d.join("list.csv"), &Split::Test, None).unwrap();
     let valid = open(&d.join("list.csv"), &Split::Valid, None).unwrap();
-    assert_eq!(train.labels.names, vec!["cat", "dog"]);
+    assert_eq!(train.labels.names(), vec!["cat", "dog"]);
     assert_eq!((train.clips.len(), valid.clips.len()), (1, 1));
     assert_eq!(test.clips[0].labels, vec![0, 1]);
     // Labels given explicitly re-index the clips.
@@ -134,7 +134,7 @@ fn speech_commands_lists() {
         (2, 1, 1)
     );
     assert_eq!(
-        open(&d, &Split::All, None).unwrap().labels.names,
+        open(&d, &Split::All, None).unwrap().labels.names(),
         vec!["no", "yes"]
     );
     std::fs::remove_dir_all(&d).unwrap();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aum_core::{Error, FeatureExtractor, Result, Waveform};
+use aum_core::{Error, Result};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -315,30 +315,6 @@ impl KaldiFbank {
             *slot = energy;
         }
     }
-}
-
-impl FeatureExtractor for KaldiFbank {
-    /// Features of channel 0 (kaldi.fbank's default channel), resampled first if the waveform's
-    /// rate differs from the extractor's.
-    fn extract(&self, wave: &Waveform) -> Result<Tensor> {
-        check_rate(wave, self.opts.sample_rate)?;
-        self.compute(&wave.channels[0]).to_tensor(&Device::Cpu)
-    }
-
-    fn num_bins(&self) -> usize {
-        self.opts.num_columns()
-    }
-}
-
-/// Errors when a waveform's rate is not the extractor's.
-pub(crate) fn check_rate(wave: &Waveform, rate: f64) -> Result<()> {
-    if wave.sample_rate as f64 != rate {
-        return Err(Error::InvalidInput(format!(
-            "the fbank extractor is configured for {rate} Hz but the audio is {} Hz; resample it first",
-            wave.sample_rate
-        )));
-    }
-    Ok(())
 }
 
 /// Per-frame buffers, reused across the frames of one clip.

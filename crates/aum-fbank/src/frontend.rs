@@ -1,7 +1,7 @@
 //! The complete AuM/AST input pipeline: waveform -> (optional resampling) -> mean-centring ->
 //! Kaldi fbank -> zero-pad or crop to the model's frame count -> `(x - mean) / (2 std)`.
 
-use aum_core::{Error, FeatureExtractor, Result, Waveform};
+use aum_core::{Error, Result, Waveform};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
@@ -133,7 +133,7 @@ impl FrontEnd {
     pub fn fbank(&self, wave: &Waveform) -> Result<Features> {
         let resampled;
         let wave = match self.sample_rate {
-            Some(rate) if rate != wave.sample_rate => {
+            Some(rate) if rate != wave.sample_rate() => {
                 resampled = resample(wave, rate)?;
                 &resampled
             }
@@ -142,9 +142,9 @@ impl FrontEnd {
         let signal = if self.center {
             wave.centered_channel0()
         } else {
-            wave.channels[0].clone()
+            wave.channels()[0].clone()
         };
-        let mut opts = crate::FbankOptions::aum(wave.sample_rate as f64);
+        let mut opts = crate::FbankOptions::aum(wave.sample_rate() as f64);
         opts.num_mel_bins = self.num_mel_bins;
         Ok(KaldiFbank::new(opts)?.compute(&signal))
     }
@@ -186,16 +186,6 @@ impl FrontEnd {
         }
         let data: Vec<f32> = feats.into_iter().flat_map(|f| f.data).collect();
         Ok(Tensor::from_vec(data, (waves.len(), frames, bins), device)?)
-    }
-}
-
-impl FeatureExtractor for FrontEnd {
-    fn extract(&self, wave: &Waveform) -> Result<Tensor> {
-        self.model_input(wave)?.to_tensor(&Device::Cpu)
-    }
-
-    fn num_bins(&self) -> usize {
-        self.num_mel_bins
     }
 }
 

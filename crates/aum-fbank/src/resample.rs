@@ -113,13 +113,14 @@ impl Resampler {
 
     /// Resamples every channel of a waveform.
     pub fn process_waveform(&self, wave: &Waveform) -> Result<Waveform> {
-        if wave.sample_rate as usize != self.from {
+        if wave.sample_rate() as usize != self.from {
             return Err(Error::InvalidInput(format!(
                 "resampler expects {} Hz audio, got {} Hz",
-                self.from, wave.sample_rate
+                self.from,
+                wave.sample_rate()
             )));
         }
-        let channels = wave.channels.iter().map(|c| self.process(c)).collect();
+        let channels = wave.channels().iter().map(|c| self.process(c)).collect();
         Waveform::new(channels, self.to as u32)
     }
 }
@@ -145,10 +146,10 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Resamples a waveform to `rate` Hz (a copy when it is already at that rate).
 pub fn resample(wave: &Waveform, rate: u32) -> Result<Waveform> {
-    if wave.sample_rate == rate {
+    if wave.sample_rate() == rate {
         return Ok(wave.clone());
     }
-    Resampler::new(wave.sample_rate, rate)?.process_waveform(wave)
+    Resampler::new(wave.sample_rate(), rate)?.process_waveform(wave)
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -46,7 +46,7 @@ fn every_file_decodes_as_its_manifest_says() {
         };
         let w = &decoded.wave;
         let got = (
-            w.sample_rate as u64,
+            w.sample_rate() as u64,
             w.num_channels() as u64,
             w.num_frames() as u64,
         );
@@ -77,7 +77,7 @@ fn expected_frames(file: &str, manifest: u64) -> u64 {
 
 /// Decoded samples of `file`, channel 0.
 fn samples(dir: &std::path::Path, file: &str) -> Vec<f32> {
-    decode_file(dir.join(file)).unwrap().wave.channels[0].clone()
+    decode_file(dir.join(file)).unwrap().wave.channels()[0].clone()
 }
 
 fn correlation(a: &[f32], b: &[f32]) -> f64 {

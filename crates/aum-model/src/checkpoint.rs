@@ -1,324 +1,192 @@
-//! Loading and saving Audio Mamba checkpoints by the official parameter names (AUM.md §3.2):
-//! PyTorch `.pth` zip pickles (a raw state_dict, `module.`-prefixed, or under a key such as
-//! `model`) and safetensors. The configuration is inferred from the tensors, or read from the
-//! metadata our own safetensors files carry; every missing, unexpected or mis-shaped tensor is an
-//! error that names it.
+//! A checkpoint of any supported family and layout, detected from the tensor names: official
+//! AuM `.pth` files and our safetensors, AST in the HuggingFace and the original layouts.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use aum_core::tensors::meta::{
-    FAMILY as META_FAMILY, FRONT_END as META_FRONT_END, LABELS as META_LABELS,
-};
 use aum_core::{Error, Result};
-use aum_fbank::{FrontEnd, Preset};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use aum_fbank::FrontEnd;
+use candle_core::{Device, Tensor};
 
-use crate::config::{ClsPosition, Config, Variant};
-use crate::model::AudioMamba;
-pub use aum_core::tensors::read_tensors;
+#[cfg(feature = "ast")]
+use aum_ast::AstCheckpoint;
 
-/// The metadata key of the config (the other keys are shared: `aum_core::tensors::meta`).
-const META_CONFIG: &str = "aum.config";
+use crate::{AumCheckpoint, Model, ModelConfig};
 
-/// A checkpoint's tensors (by upstream name, `module.` stripped), its configuration and labels.
+/// The weights, configuration, labels and front end of a model of either family.
 #[derive(Debug, Clone)]
-pub struct Checkpoint {
-    pub tensors: HashMap<String, Tensor>,
-    pub config: Config,
-    /// Class names, when the file carries them.
-    pub labels: Option<Vec<String>>,
-    /// The input pipeline the model expects: from the file's metadata, or the published
-    /// recipe matching its class count ([`default_front_end`]).
-    pub front_end: FrontEnd,
+pub enum Checkpoint {
+    /// An Audio Mamba checkpoint.
+    Aum(AumCheckpoint),
+    /// An AST checkpoint (HF names).
+    #[cfg(feature = "ast")]
+    Ast(AstCheckpoint),
 }
 
 impl Checkpoint {
-    /// Loads a `.pth` or `.safetensors` file (detected from its content) onto the CPU.
+    /// Reads a `.pth` or safetensors file of either family onto the CPU; errors name the file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let (tensors, meta) = read_tensors(path)?;
-        Self::from_tensors(tensors, &meta).map_err(|e| in_file(path, e))
+        let (tensors, meta) = aum_io::read_tensors(path)?;
+        Self::from_tensors(tensors, &meta)
+            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
     }
 
-    /// A checkpoint from tensors (upstream names, `module.` stripped) and the file's metadata:
-    /// our `aum.config`, `aum.labels` and `aum.frontend` when present, the config inferred from
-    /// the tensors otherwise.
+    /// A checkpoint from a file's tensors (`module.` stripped) and metadata: AST when the
+    /// names are an AST's (either layout), Audio Mamba otherwise.
     pub fn from_tensors(
         tensors: HashMap<String, Tensor>,
         meta: &HashMap<String, String>,
     ) -> Result<Self> {
-        let parse = |key: &str| -> Result<Option<serde_json::Value>> {
-            meta.get(key)
-                .map(|json| {
-                    serde_json::from_str(json)
-                        .map_err(|e| Error::InvalidInput(format!("bad `{key}` metadata: {e}")))
-                })
-                .transpose()
-        };
-        let config = match parse(META_CONFIG)? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}`: {e}")))?,
-            None => infer_config(&tensors)?,
-        };
-        let labels = match parse(META_LABELS)? {
-            Some(v) => Some(
-                serde_json::from_value(v)
-                    .map_err(|e| Error::InvalidInput(format!("bad `{META_LABELS}`: {e}")))?,
-            ),
-            None => None,
-        };
-        let mut ckpt = Self::new(tensors, config, labels)?;
-        if let Some(v) = parse(META_FRONT_END)? {
-            ckpt.front_end = serde_json::from_value(v)
-                .map_err(|e| Error::InvalidInput(format!("bad `{META_FRONT_END}`: {e}")))?;
+        #[cfg(feature = "ast")]
+        {
+            let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
+            if aum_ast::is_ast(&names) {
+                return Ok(Self::Ast(AstCheckpoint::from_tensors(tensors, meta)?));
+            }
         }
-        Ok(ckpt)
+        Ok(Self::Aum(AumCheckpoint::from_tensors(tensors, meta)?))
     }
 
-    /// Checks `tensors` against `config` (every key present, none extra, every shape right).
-    pub fn new(
+    /// A checkpoint from its parts (a training run's weights, say): tensors by the family's
+    /// own names, checked against `config`.
+    pub fn from_parts(
+        config: ModelConfig,
         tensors: HashMap<String, Tensor>,
-        config: Config,
         labels: Option<Vec<String>>,
+        front_end: FrontEnd,
     ) -> Result<Self> {
-        config.validate()?;
-        validate(&tensors, &config)?;
-        let front_end = default_front_end(&config);
-        let ckpt = Self {
-            tensors,
-            config,
-            labels: None,
-            front_end,
-        };
-        match labels {
-            Some(l) => ckpt.with_labels(l),
-            None => Ok(ckpt),
+        Ok(match config {
+            ModelConfig::Aum(c) => {
+                Self::Aum(AumCheckpoint::new(tensors, c, labels)?.with_front_end(front_end))
+            }
+            #[cfg(feature = "ast")]
+            ModelConfig::Ast(c) => {
+                Self::Ast(AstCheckpoint::new(tensors, c, labels)?.with_front_end(front_end))
+            }
+        })
+    }
+
+    /// The configuration, of either family.
+    pub fn config(&self) -> ModelConfig {
+        match self {
+            Self::Aum(c) => ModelConfig::Aum(c.config().clone()),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => ModelConfig::Ast(c.config().clone()),
         }
+    }
+
+    /// The family's name, for reports.
+    pub fn family(&self) -> &'static str {
+        self.config().family()
+    }
+
+    /// Class names, when the file carries them.
+    pub fn labels(&self) -> Option<&[String]> {
+        match self {
+            Self::Aum(c) => c.labels(),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => c.labels(),
+        }
+    }
+
+    /// The input pipeline the model expects.
+    pub fn front_end(&self) -> &FrontEnd {
+        match self {
+            Self::Aum(c) => c.front_end(),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => c.front_end(),
+        }
+    }
+
+    /// The tensors, by the family's own names.
+    pub fn tensors(&self) -> &HashMap<String, Tensor> {
+        match self {
+            Self::Aum(c) => c.tensors(),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => c.tensors(),
+        }
+    }
+
+    /// The number of weights.
+    pub fn num_params(&self) -> usize {
+        self.tensors().values().map(Tensor::elem_count).sum()
     }
 
     /// Attaches class names; their number must equal the model's classes.
-    pub fn with_labels(mut self, labels: Vec<String>) -> Result<Self> {
-        if labels.len() != self.config.num_classes {
-            return Err(Error::InvalidInput(format!(
-                "{} labels for a model with {} classes",
-                labels.len(),
-                self.config.num_classes
-            )));
-        }
-        self.labels = Some(labels);
-        Ok(self)
-    }
-
-    /// Builds the model on `device`, keeping the checkpoint. On the CPU the model's matmul
-    /// weights are transposed copies (see [`Checkpoint::into_model`]), so while both live the
-    /// weights take twice their size in memory.
-    pub fn model(&self, device: &Device) -> Result<AudioMamba> {
-        let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device);
-        Ok(AudioMamba::new(self.config.clone(), vb)?)
-    }
-
-    /// Builds the model on `device` from the checkpoint's own tensors, each freed as soon as
-    /// the model has what it needs of it: the way to load for inference. (On the CPU, weights
-    /// that feed a matmul are kept transposed, which runs AuM's matmuls 1.1-1.35x faster.)
-    pub fn into_model(self, device: &Device) -> Result<AudioMamba> {
-        Ok(AudioMamba::new(
-            self.config,
-            aum_core::nn::handing_over(self.tensors, device),
-        )?)
-    }
-
-    /// Writes the checkpoint as safetensors with its config and labels in the metadata,
-    /// atomically.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut meta = HashMap::new();
-        meta.insert(META_FAMILY.to_string(), "aum".to_string());
-        meta.insert(
-            META_CONFIG.to_string(),
-            serde_json::to_string(&self.config).expect("configs serialise"),
-        );
-        meta.insert(
-            META_FRONT_END.to_string(),
-            serde_json::to_string(&self.front_end).expect("front ends serialise"),
-        );
-        if let Some(labels) = &self.labels {
-            meta.insert(
-                META_LABELS.to_string(),
-                serde_json::to_string(labels).expect("strings serialise"),
-            );
-        }
-        aum_core::tensors::save_safetensors(path.as_ref(), &self.tensors, meta)
-    }
-
-    pub fn num_params(&self) -> usize {
-        self.tensors.values().map(Tensor::elem_count).sum()
-    }
-}
-
-/// The input pipeline of the published recipe with this many classes (AudioSet 527, VGGSound
-/// 309, VoxCeleb 1251, Speech Commands 35), AudioSet's otherwise; always at the model's frame
-/// count, resampling to 16 kHz (a no-op for the 16 kHz data the models were trained on).
-pub fn default_front_end(cfg: &Config) -> FrontEnd {
-    let preset = match cfg.num_classes {
-        309 => Preset::VggSound,
-        1251 => Preset::VoxCeleb,
-        35 => Preset::SpeechCommands,
-        _ => Preset::AudioSet,
-    };
-    FrontEnd {
-        frames: Some(cfg.frames),
-        sample_rate: Some(16_000),
-        num_mel_bins: cfg.num_mel_bins,
-        ..FrontEnd::aum(preset)
-    }
-}
-
-fn in_file(path: &Path, e: Error) -> Error {
-    Error::InvalidInput(format!("{}: {e}", path.display()))
-}
-
-fn dims(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<usize>> {
-    tensors
-        .get(name)
-        .map(|t| t.dims().to_vec())
-        .ok_or_else(|| Error::MissingTensor(name.to_string()))
-}
-
-fn dim(shape: &[usize], i: usize, name: &str) -> Result<usize> {
-    shape.get(i).copied().ok_or_else(|| {
-        Error::InvalidInput(format!(
-            "tensor `{name}` has shape {shape:?}, too few dimensions"
-        ))
-    })
-}
-
-/// Infers the configuration from tensor shapes: sizes from the layer weights, the variant from
-/// the `*_b` keys, classes from the head, frames from the positional embedding (128 mel bins and
-/// stride = patch, as in every released model).
-pub fn infer_config(tensors: &HashMap<String, Tensor>) -> Result<Config> {
-    let cls = dims(tensors, "cls_token")?;
-    let embed_dim = dim(&cls, 2, "cls_token")?;
-    let depth = tensors
-        .keys()
-        .filter_map(|k| {
-            k.strip_prefix("layers.")?
-                .split('.')
-                .next()?
-                .parse::<usize>()
-                .ok()
+    pub fn with_labels(self, labels: Vec<String>) -> Result<Self> {
+        Ok(match self {
+            Self::Aum(c) => Self::Aum(c.with_labels(labels)?),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => Self::Ast(c.with_labels(labels)?),
         })
-        .max()
-        .map_or(0, |m| m + 1);
-    if depth == 0 {
-        return Err(Error::MissingTensor("layers.0.mixer.in_proj.weight".into()));
     }
-    let m = "layers.0.mixer.";
-    let in_proj = dims(tensors, &format!("{m}in_proj.weight"))?;
-    let d_inner = dim(&in_proj, 0, "in_proj.weight")? / 2;
-    let a_log = dims(tensors, &format!("{m}A_log"))?;
-    let conv = dims(tensors, &format!("{m}conv1d.weight"))?;
-    let dt = dims(tensors, &format!("{m}dt_proj.weight"))?;
-    let head = dims(tensors, "head.weight")?;
-    let patch = dims(tensors, "patch_embed.proj.weight")?;
-    let pos = dims(tensors, "pos_embed.pos_embed")?;
-    let variant = if tensors.contains_key(&format!("{m}conv1d_b.weight")) {
-        Variant::V2
-    } else if tensors.contains_key(&format!("{m}A_b_log")) {
-        Variant::V1
-    } else {
-        Variant::None
-    };
-    if embed_dim == 0 || d_inner % embed_dim != 0 {
-        return Err(Error::InvalidInput(format!(
-            "in_proj gives d_inner {d_inner}, not a multiple of embed_dim {embed_dim}"
-        )));
-    }
-    let patch_hw = (
-        dim(&patch, 2, "patch_embed.proj.weight")?,
-        dim(&patch, 3, "patch_embed.proj.weight")?,
-    );
-    let mut cfg = Config {
-        embed_dim,
-        depth,
-        d_state: dim(&a_log, 1, "A_log")?,
-        d_conv: dim(&conv, 2, "conv1d.weight")?,
-        expand: d_inner / embed_dim,
-        dt_rank: dim(&dt, 1, "dt_proj.weight")?,
-        patch: patch_hw,
-        stride: patch_hw,
-        num_mel_bins: 128,
-        frames: 0,
-        num_classes: dim(&head, 0, "head.weight")?,
-        variant,
-        cls_position: ClsPosition::Middle,
-        norm_eps: 1e-5,
-    };
-    let patches = dim(&pos, 1, "pos_embed.pos_embed")?.saturating_sub(1);
-    let (fp, _) = cfg.grid_for(cfg.patch.1);
-    if fp == 0 || patches % fp != 0 {
-        return Err(Error::InvalidInput(format!(
-            "pos_embed has {patches} patch rows, not a whole number of {fp}-band rows for 128 mel bins"
-        )));
-    }
-    let tp = patches / fp;
-    cfg.frames = (tp - 1) * cfg.stride.1 + cfg.patch.1;
-    Ok(cfg)
-}
 
-/// Every tensor a model of this configuration has, with its shape.
-pub fn expected_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
-    let (d, di, n, k, r) = (
-        cfg.embed_dim,
-        cfg.d_inner(),
-        cfg.d_state,
-        cfg.d_conv,
-        cfg.dt_rank,
-    );
-    let mut v = vec![
-        ("cls_token".into(), vec![1, 1, d]),
-        (
-            "pos_embed.pos_embed".into(),
-            vec![1, 1 + cfg.num_patches(), d],
-        ),
-        (
-            "patch_embed.proj.weight".into(),
-            vec![d, 1, cfg.patch.0, cfg.patch.1],
-        ),
-        ("patch_embed.proj.bias".into(), vec![d]),
-        ("norm_f.weight".into(), vec![d]),
-        ("head.weight".into(), vec![cfg.num_classes, d]),
-        ("head.bias".into(), vec![cfg.num_classes]),
-    ];
-    for i in 0..cfg.depth {
-        let m = format!("layers.{i}.mixer.");
-        let mut add = |name: &str, shape: Vec<usize>| v.push((format!("{m}{name}"), shape));
-        add("in_proj.weight", vec![2 * di, d]);
-        add("out_proj.weight", vec![d, di]);
-        add("A_log", vec![di, n]);
-        let branch = |suffix: &str, add: &mut dyn FnMut(&str, Vec<usize>)| {
-            add(&format!("conv1d{suffix}.weight"), vec![di, 1, k]);
-            add(&format!("conv1d{suffix}.bias"), vec![di]);
-            add(&format!("x_proj{suffix}.weight"), vec![r + 2 * n, di]);
-            add(&format!("dt_proj{suffix}.weight"), vec![di, r]);
-            add(&format!("dt_proj{suffix}.bias"), vec![di]);
-            add(&format!("D{suffix}"), vec![di]);
-        };
-        branch("", &mut add);
-        match cfg.variant {
-            Variant::None => {}
-            Variant::V1 => add("A_b_log", vec![di, n]),
-            Variant::V2 => {
-                add("A_b_log", vec![di, n]);
-                branch("_b", &mut add);
+    /// The network on `device`, which takes over the checkpoint's tensors one by one (so the
+    /// weights are never held twice).
+    pub fn into_model(self, device: &Device) -> Result<Model> {
+        Ok(match self {
+            Self::Aum(c) => Model::Aum(c.into_model(device)?),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => Model::Ast(c.into_model(device)?),
+        })
+    }
+
+    /// Writes safetensors with config, labels and front end in the metadata, atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        match self {
+            Self::Aum(c) => c.save(path),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => c.save(path),
+        }
+    }
+
+    /// Human-readable configuration lines (what `aum inspect` prints).
+    pub fn describe(&self) -> Vec<String> {
+        match self {
+            Self::Aum(ckpt) => {
+                let c = ckpt.config();
+                let (fp, tp) = c.grid();
+                vec![
+                    format!("variant       {:?}", c.variant),
+                    format!(
+                        "embed_dim     {} (d_inner {}, dt_rank {}, d_state {}, d_conv {})",
+                        c.embed_dim,
+                        c.d_inner(),
+                        c.dt_rank,
+                        c.d_state,
+                        c.d_conv
+                    ),
+                    format!("depth         {}", c.depth),
+                    format!("patch/stride  {:?} / {:?}", c.patch, c.stride),
+                    format!(
+                        "input         {} frames x {} mel bins -> {fp} x {tp} patches + CLS ({:?})",
+                        c.frames, c.num_mel_bins, c.cls_position
+                    ),
+                    format!("classes       {}", c.num_classes),
+                ]
+            }
+            #[cfg(feature = "ast")]
+            Self::Ast(ckpt) => {
+                let c = ckpt.config();
+                let (fp, tp) = c.grid_for(c.frames);
+                vec![
+                    format!(
+                        "hidden        {} ({} heads, MLP {})",
+                        c.hidden, c.heads, c.mlp
+                    ),
+                    format!("layers        {}", c.layers),
+                    format!(
+                        "patch/stride  {} / ({}, {})",
+                        c.patch, c.frequency_stride, c.time_stride
+                    ),
+                    format!(
+                        "input         {} frames x {} mel bins -> {fp} x {tp} patches + cls + dist",
+                        c.frames, c.num_mel_bins
+                    ),
+                    format!("classes       {}", c.num_classes),
+                ]
             }
         }
-        v.push((format!("layers.{i}.norm.weight"), vec![d]));
     }
-    v
-}
-
-fn validate(tensors: &HashMap<String, Tensor>, cfg: &Config) -> Result<()> {
-    let model = format!("a {:?} AuM of depth {}", cfg.variant, cfg.depth);
-    aum_core::tensors::check_layout(tensors, &expected_shapes(cfg), &model)
 }

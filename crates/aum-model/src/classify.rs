@@ -1,20 +1,22 @@
 //! From a waveform to labelled scores in one call: a front end, any [`AudioClassifier`] (Audio
 //! Mamba, AST ...), and labels.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use aum_core::{AudioClassifier, Error, LabelSet, Result, Waveform};
 use aum_fbank::FrontEnd;
 use candle_core::{Device, Tensor};
 
-use crate::checkpoint::Checkpoint;
+use crate::Checkpoint;
 
-/// A ready-to-use audio classifier.
+/// A ready-to-use audio classifier: the model, the front end it was trained with, and one
+/// label per class (checked when built).
 #[derive(Clone)]
 pub struct Classifier {
-    pub model: Arc<dyn AudioClassifier + Send + Sync>,
-    pub front_end: FrontEnd,
-    pub labels: LabelSet,
+    model: Arc<dyn AudioClassifier>,
+    front_end: FrontEnd,
+    labels: LabelSet,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -29,24 +31,32 @@ impl std::fmt::Debug for Classifier {
 /// One clip's scores at one place in time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
-    /// Start and end of the window, seconds.
+    /// Start of the window, seconds.
     pub start: f64,
+    /// End of the window, seconds.
     pub end: f64,
     /// Sigmoid score per class.
     pub scores: Vec<f32>,
 }
 
 impl Classifier {
-    /// The Audio Mamba model of `ckpt` on `device`, with the checkpoint's front end and labels
-    /// (the checkpoint's tensors go to the model: [`Checkpoint::into_model`]).
+    /// The model of a checkpoint file of any supported family and layout ([`Checkpoint::load`])
+    /// on `device`, with the file's front end and labels.
+    pub fn from_file(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        Self::new(Checkpoint::load(path)?, device)
+    }
+
+    /// The model of `ckpt` on `device`, with the checkpoint's front end and labels (the
+    /// checkpoint's tensors go to the model: [`Checkpoint::into_model`]).
     pub fn new(ckpt: Checkpoint, device: &Device) -> Result<Self> {
-        let (front_end, labels) = (ckpt.front_end.clone(), ckpt.labels.clone());
+        let front_end = ckpt.front_end().clone();
+        let labels = ckpt.labels().map(<[String]>::to_vec);
         Self::from_parts(Arc::new(ckpt.into_model(device)?), front_end, labels)
     }
 
     /// Any classifier with its front end; labels default to the class indices.
     pub fn from_parts(
-        model: Arc<dyn AudioClassifier + Send + Sync>,
+        model: Arc<dyn AudioClassifier>,
         front_end: FrontEnd,
         labels: Option<Vec<String>>,
     ) -> Result<Self> {
@@ -73,6 +83,28 @@ impl Classifier {
         Ok(self)
     }
 
+    /// The model.
+    pub fn model(&self) -> &Arc<dyn AudioClassifier> {
+        &self.model
+    }
+
+    /// The input pipeline (waveform to normalised features).
+    pub fn front_end(&self) -> &FrontEnd {
+        &self.front_end
+    }
+
+    /// The class labels.
+    pub fn labels(&self) -> &LabelSet {
+        &self.labels
+    }
+
+    /// Pads or crops every clip to `frames` frames instead of the trained length (the
+    /// positional embedding follows the clip's grid).
+    pub fn with_frames(mut self, frames: usize) -> Self {
+        self.front_end.frames = Some(frames);
+        self
+    }
+
     /// Runs clips of any length in one pass (the positional embedding follows the clip's grid)
     /// instead of padding or cropping to the trained frame count.
     pub fn any_length(mut self) -> Self {
@@ -88,7 +120,7 @@ impl Classifier {
             (1, input.frames, input.bins),
             self.model.device(),
         )?;
-        let logits = self.model.forward(&x)?;
+        let logits = self.model.logits(&x)?;
         Ok(logits.squeeze(0)?.to_device(&Device::Cpu)?.to_vec1()?)
     }
 
@@ -108,7 +140,7 @@ impl Classifier {
         idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         idx.into_iter()
             .take(k)
-            .map(|i| (self.labels.names[i].clone(), scores[i]))
+            .map(|i| (self.labels.names()[i].clone(), scores[i]))
             .collect()
     }
 
@@ -120,7 +152,7 @@ impl Classifier {
                 "window ({window} s) and hop ({hop} s) must be positive"
             )));
         }
-        let rate = wave.sample_rate as f64;
+        let rate = f64::from(wave.sample_rate());
         let (win, step) = (
             (window * rate).round() as usize,
             (hop * rate).round().max(1.0) as usize,
@@ -131,11 +163,11 @@ impl Classifier {
         loop {
             let end = (start + win).min(n);
             let piece = Waveform::new(
-                wave.channels
+                wave.channels()
                     .iter()
                     .map(|c| c[start..end].to_vec())
                     .collect(),
-                wave.sample_rate,
+                wave.sample_rate(),
             )?;
             out.push(Window {
                 start: start as f64 / rate,

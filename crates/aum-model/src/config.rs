@@ -57,7 +57,7 @@ impl ClsPosition {
 
 /// Everything needed to build an Audio Mamba model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Config {
+pub struct AumConfig {
     /// Token width D (192 Tiny, 384 Small, 768 Base).
     pub embed_dim: usize,
     /// Number of Mamba blocks.
@@ -84,7 +84,7 @@ pub struct Config {
     pub norm_eps: f64,
 }
 
-impl Config {
+impl AumConfig {
     /// A model of width `embed_dim` with the released defaults (24 blocks, v1, 1024 frames,
     /// 527 classes).
     fn with_width(embed_dim: usize, variant: Variant) -> Self {
@@ -209,35 +209,35 @@ mod tests {
     /// Parameter counts of AUM.md §3.1 (527 classes, 1024 frames) and of released checkpoints.
     #[test]
     fn parameter_counts_match_the_paper() {
-        let with = |mut c: Config, v: Variant| {
+        let with = |mut c: AumConfig, v: Variant| {
             c.variant = v;
             c.num_params()
         };
-        assert_eq!(with(Config::tiny(), Variant::None), 6_291_023);
-        assert_eq!(with(Config::tiny(), Variant::V1), 6_438_479);
-        assert_eq!(with(Config::tiny(), Variant::V2), 7_019_087);
-        assert_eq!(with(Config::small(), Variant::None), 23_640_719);
-        assert_eq!(with(Config::small(), Variant::V1), 23_935_631);
-        assert_eq!(Config::small().num_params(), 25_539_215);
-        assert_eq!(with(Config::base(), Variant::None), 91_517_711);
-        assert_eq!(Config::base().num_params(), 92_107_535);
-        assert_eq!(with(Config::base(), Variant::V2), 97_084_175);
-        let vgg = Config {
+        assert_eq!(with(AumConfig::tiny(), Variant::None), 6_291_023);
+        assert_eq!(with(AumConfig::tiny(), Variant::V1), 6_438_479);
+        assert_eq!(with(AumConfig::tiny(), Variant::V2), 7_019_087);
+        assert_eq!(with(AumConfig::small(), Variant::None), 23_640_719);
+        assert_eq!(with(AumConfig::small(), Variant::V1), 23_935_631);
+        assert_eq!(AumConfig::small().num_params(), 25_539_215);
+        assert_eq!(with(AumConfig::base(), Variant::None), 91_517_711);
+        assert_eq!(AumConfig::base().num_params(), 92_107_535);
+        assert_eq!(with(AumConfig::base(), Variant::V2), 97_084_175);
+        let vgg = AumConfig {
             num_classes: 309,
-            ..Config::base()
+            ..AumConfig::base()
         };
         assert_eq!(vgg.num_params(), 91_939_893);
-        let sc = Config {
+        let sc = AumConfig {
             num_classes: 35,
             frames: 128,
-            ..Config::base()
+            ..AumConfig::base()
         };
         assert_eq!(sc.num_params(), 91_385_123);
     }
 
     #[test]
     fn grid_and_cls_index_follow_the_official_code() {
-        let c = Config::base();
+        let c = AumConfig::base();
         assert_eq!(c.grid(), (8, 64));
         assert_eq!(ClsPosition::Middle.index(c.num_patches()), 256);
         assert_eq!(c.grid_for(998), (8, 62));

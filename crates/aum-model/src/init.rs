@@ -1,5 +1,5 @@
 //! Upstream's structured initialisation for training from scratch (AUM.md §2.5). A fresh
-//! [`crate::AudioMamba`] built on a `VarMap` only gets simple per-tensor hints; the selective
+//! [`crate::AumModel`] built on a `VarMap` only gets simple per-tensor hints; the selective
 //! scan trains well only from the S4D-real `A`, `D = 1`, a log-uniform step size in
 //! [1e-3, 1e-1] and residual outputs scaled down by the depth, so [`initialize`] sets every
 //! parameter as the official code does, from a seed (reproducible runs).
@@ -7,7 +7,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarMap;
 
-use crate::config::Config;
+use crate::config::AumConfig;
 
 /// SplitMix64: a tiny seeded generator, enough for initial weights.
 struct SplitMix(u64);
@@ -54,7 +54,7 @@ enum Rule {
     DtBias,
 }
 
-fn rule(name: &str, cfg: &Config) -> Rule {
+fn rule(name: &str, cfg: &AumConfig) -> Rule {
     let (d, di, r, k) = (
         cfg.embed_dim as f64,
         cfg.d_inner() as f64,
@@ -91,7 +91,7 @@ fn rule(name: &str, cfg: &Config) -> Rule {
 /// Sets every parameter of an Audio Mamba `varmap` (built with `cfg`) to upstream's initial
 /// values, drawing the random ones from `seed`. Parameters are visited in name order, so a seed
 /// always gives the same model.
-pub fn initialize(varmap: &VarMap, cfg: &Config, seed: u64) -> Result<()> {
+pub fn initialize(varmap: &VarMap, cfg: &AumConfig, seed: u64) -> Result<()> {
     let data = varmap
         .data()
         .lock()
@@ -128,19 +128,19 @@ pub fn initialize(varmap: &VarMap, cfg: &Config, seed: u64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::AudioMamba;
+    use crate::AumModel;
     use candle_core::{DType, Device};
     use candle_nn::VarBuilder;
 
-    fn small() -> Config {
-        Config {
+    fn small() -> AumConfig {
+        AumConfig {
             embed_dim: 32,
             depth: 4,
             dt_rank: 2,
             frames: 32,
             num_classes: 3,
             variant: crate::Variant::V2,
-            ..Config::tiny()
+            ..AumConfig::tiny()
         }
     }
 
@@ -157,7 +157,7 @@ mod tests {
     fn upstream_values() {
         let cfg = small();
         let vm = VarMap::new();
-        AudioMamba::new(
+        AumModel::new(
             cfg.clone(),
             VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
         )
@@ -185,7 +185,7 @@ mod tests {
         assert!(get(&vm, "norm_f.weight").iter().all(|&v| v == 1.0));
         // Same seed, same model; another seed, another one.
         let vm2 = VarMap::new();
-        AudioMamba::new(
+        AumModel::new(
             cfg.clone(),
             VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu),
         )

@@ -1,30 +1,51 @@
-//! Audio Mamba (AuM, Erol et al. 2024) on candle: the model, faithful to the official PyTorch
-//! code and checkpoints, with the selective scan of `aum-scan`.
+//! Audio Mamba (AuM, Erol et al. 2024, arXiv 2406.03344) on candle, and the crate to add to
+//! classify audio: it loads any supported checkpoint — official AuM `.pth`, AST from the
+//! HuggingFace hub or the original repository (default feature `ast`), or one of ours — with
+//! its front end and labels, and turns audio files into labelled scores.
 //!
-//! ```no_run
-//! use aum_model::{Checkpoint, Mode};
-//! let ckpt = Checkpoint::load("aum-base_audioset.pth")?;        // config inferred from tensors
-//! let model = ckpt.into_model(&candle_core::Device::Cpu)?;
-//! let x = candle_core::Tensor::zeros((1, 1024, 128), candle_core::DType::F32, &candle_core::Device::Cpu)?;
-//! let logits = model.forward_mode(&x, Mode::Inference)?;      // (1, classes)
-//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//! use aum_model::{Classifier, Device};
+//! # fn main() -> aum_model::Result<()> {
+//! # let checkpoint_path = "../aum-cli/models/aum-fsdd.safetensors";
+//! # let audio_path = "../../assets/seven.wav";
+//! let classifier = Classifier::from_file(&checkpoint_path, &Device::Cpu)?;
+//! let wave = aum_model::audio::load(&audio_path)?;
+//! for (label, score) in classifier.top_k(&wave, 5)? { println!("{score:.5} {label}"); }
+//! # assert_eq!(classifier.top_k(&wave, 1)?[0].0, "7");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces, for other uses: [`Checkpoint`] (any family, any layout) and [`ModelConfig`] /
+//! [`Model`] (the one family dispatch of the workspace); the AuM definition itself
+//! ([`AumConfig`], [`AumCheckpoint`], [`AumModel`], which implements candle's `ModuleT`, the
+//! `train` flag choosing differentiable norms); [`Classifier`] for waveforms to scores,
+//! timelines and clips of any length.
 
+pub mod audio;
+mod aum_checkpoint;
 mod checkpoint;
 mod classify;
 mod config;
-mod conv;
+mod family;
 mod init;
 mod mixer;
 mod model;
 mod posembed;
 mod weights;
 
-pub use aum_core::Mode;
-pub use checkpoint::{default_front_end, expected_shapes, infer_config, read_tensors, Checkpoint};
+pub use aum_checkpoint::{default_front_end, expected_shapes, infer_config, AumCheckpoint};
+pub use checkpoint::Checkpoint;
 pub use classify::{Classifier, Window};
-pub use config::{ClsPosition, Config, Variant};
+pub use config::{AumConfig, ClsPosition, Variant};
+pub use family::{Model, ModelConfig};
 pub use init::initialize;
-pub use model::{AudioMamba, ForwardTrace};
+pub use model::{AumModel, ForwardTrace};
 pub use posembed::resample_pos_embed;
 pub use weights::random_untracked;
+
+#[cfg(feature = "ast")]
+pub use aum_ast::{AstCheckpoint, AstConfig, AstModel};
+pub use aum_core::{AudioClassifier, Error, LabelSet, Result, Waveform};
+pub use aum_fbank::{FrontEnd, Preset};
+pub use candle_core::{DType, Device, Tensor};

@@ -8,9 +8,9 @@ use aum_scan::{
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::config::{Config, Variant};
-use crate::conv::{conv_silu, ConvSide};
-use aum_core::nn::{dense, Dense};
+use crate::config::{AumConfig, Variant};
+use aum_kernels::{conv_silu, ConvSide};
+use aum_kernels::{dense, Dense};
 
 /// Conv, projections and skip of one scan direction (v2 has two; v1 and none one).
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ struct ScanFeed {
 }
 
 impl Branch {
-    fn new(cfg: &Config, vb: &VarBuilder, suffix: &str) -> Result<Self> {
+    fn new(cfg: &AumConfig, vb: &VarBuilder, suffix: &str) -> Result<Self> {
         let (di, r, n, k) = (cfg.d_inner(), cfg.dt_rank, cfg.d_state, cfg.d_conv);
         let bound = 1.0 / (k as f64).sqrt();
         let uniform = Init::Uniform {
@@ -70,7 +70,7 @@ impl Branch {
     }
 
     /// Conv, SiLU and projections: u, delta (before bias), B and C for the scan.
-    fn feed(&self, x: &Tensor, side: ConvSide, cfg: &Config) -> Result<ScanFeed> {
+    fn feed(&self, x: &Tensor, side: ConvSide, cfg: &AumConfig) -> Result<ScanFeed> {
         let u = conv_silu(x, &self.conv_w, &self.conv_b, side)?;
         let dbc = self.x_proj.forward(&u)?;
         let (r, n) = (cfg.dt_rank, cfg.d_state);
@@ -148,7 +148,7 @@ pub struct Mixer {
 }
 
 impl Mixer {
-    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &AumConfig, vb: VarBuilder) -> Result<Self> {
         let (d, di, n) = (cfg.embed_dim, cfg.d_inner(), cfg.d_state);
         let kaiming = candle_nn::init::DEFAULT_KAIMING_NORMAL;
         let in_proj = vb
@@ -183,7 +183,7 @@ impl Mixer {
     }
 
     /// (batch, L, D) -> (batch, L, D).
-    pub fn forward(&self, h: &Tensor, cfg: &Config, backend: Backend) -> Result<Tensor> {
+    pub fn forward(&self, h: &Tensor, cfg: &AumConfig, backend: Backend) -> Result<Tensor> {
         let x = self.in_x.forward(h)?;
         let z = self.in_z.forward(h)?;
         let a = self.a_log.exp()?.neg()?;

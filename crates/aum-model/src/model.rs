@@ -2,15 +2,16 @@
 //! middle, a stack of bidirectional Mamba blocks with an f32 residual stream and RMSNorm, and a
 //! linear head on the CLS token (AUM.md §1.3-1.7).
 
-use aum_core::{spectrogram_patches, AudioClassifier, Mode};
+use aum_core::AudioClassifier;
+use aum_kernels::spectrogram_patches;
 use aum_scan::Backend;
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{DType, Device, Module, ModuleT, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::config::Config;
+use crate::config::AumConfig;
 use crate::mixer::Mixer;
 use crate::posembed::resample_pos_embed;
-use aum_core::nn::Dense;
+use aum_kernels::Dense;
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -19,10 +20,10 @@ struct Block {
 }
 
 /// The model. Build it from a [`VarBuilder`] (a checkpoint, or a `VarMap` to train), or load a
-/// checkpoint with [`crate::Checkpoint`].
+/// checkpoint with [`crate::AumCheckpoint`].
 #[derive(Debug, Clone)]
-pub struct AudioMamba {
-    cfg: Config,
+pub struct AumModel {
+    cfg: AumConfig,
     /// The patch conv as a matmul: its kernel flattened to (D, patch_f * patch_t) in
     /// [freq][time] order, and its bias.
     patch: Dense,
@@ -46,8 +47,8 @@ pub struct ForwardTrace {
     pub logits: Tensor,
 }
 
-impl AudioMamba {
-    pub fn new(cfg: Config, vb: VarBuilder) -> Result<Self> {
+impl AumModel {
+    pub fn new(cfg: AumConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::wrap)?;
         let d = cfg.embed_dim;
         let (pf, pt) = cfg.patch;
@@ -105,7 +106,7 @@ impl AudioMamba {
         })
     }
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &AumConfig {
         &self.cfg
     }
 
@@ -152,12 +153,13 @@ impl AudioMamba {
         Ok((seq, p))
     }
 
-    /// The block stack and the final norm: (B, L, D) -> (B, L, D).
-    pub fn encode(&self, seq: &Tensor, mode: Mode) -> Result<Tensor> {
+    /// The block stack and the final norm: (B, L, D) -> (B, L, D). `train` picks the composed
+    /// RMSNorm, which has a backward pass, over candle's fused one.
+    pub fn encode(&self, seq: &Tensor, train: bool) -> Result<Tensor> {
         let eps = self.cfg.norm_eps as f32;
-        let rms = |x: &Tensor, w: &Tensor| match mode {
-            Mode::Inference => candle_nn::ops::rms_norm(x, w, eps),
-            Mode::Train => candle_nn::ops::rms_norm_slow(x, w, eps),
+        let rms = |x: &Tensor, w: &Tensor| match train {
+            false => candle_nn::ops::rms_norm(x, w, eps),
+            true => candle_nn::ops::rms_norm_slow(x, w, eps),
         };
         let mut residual: Option<Tensor> = None;
         let mut hidden = seq.clone();
@@ -179,10 +181,10 @@ impl AudioMamba {
     }
 
     /// Logits and the intermediate results, for (B, T, F) normalised fbank.
-    pub fn trace(&self, x: &Tensor, mode: Mode) -> Result<ForwardTrace> {
+    pub fn trace(&self, x: &Tensor, train: bool) -> Result<ForwardTrace> {
         let x = x.to_dtype(DType::F32)?;
         let (tokens, p) = self.embed(&x)?;
-        let out = self.encode(&tokens, mode)?;
+        let out = self.encode(&tokens, train)?;
         // contiguous: CUDA matmul rejects the strided row (the CPU one accepts it).
         let cls_features = out.narrow(1, p, 1)?.squeeze(1)?.contiguous()?;
         let logits = self.head.forward(&cls_features)?;
@@ -193,21 +195,24 @@ impl AudioMamba {
         })
     }
 
-    /// (B, T, F) normalised fbank -> (B, classes) logits. T may differ from the trained length:
-    /// the positional embedding is then resampled to the clip's grid.
-    pub fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        Ok(self.trace(x, mode)?.logits)
-    }
-
     /// Scores in [0, 1] per class: sigmoid of the logits, as the official evaluation does.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::sigmoid(&self.forward_mode(x, Mode::Inference)?)
+        candle_nn::ops::sigmoid(&self.forward_t(x, false)?)
     }
 }
 
-impl AudioClassifier for AudioMamba {
-    fn forward(&self, features: &Tensor) -> aum_core::Result<Tensor> {
-        Ok(self.forward_mode(features, Mode::Inference)?)
+/// (B, T, F) normalised fbank -> (B, classes) logits; `train` makes the pass differentiable.
+/// T may differ from the trained length: the positional embedding is then resampled to the
+/// clip's grid. (`Module` is not implemented as well: candle derives `ModuleT` from it.)
+impl ModuleT for AumModel {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.trace(x, train)?.logits)
+    }
+}
+
+impl AudioClassifier for AumModel {
+    fn logits(&self, features: &Tensor) -> aum_core::Result<Tensor> {
+        Ok(self.forward_t(features, false)?)
     }
 
     fn input_frames(&self) -> Option<usize> {
@@ -219,6 +224,6 @@ impl AudioClassifier for AudioMamba {
     }
 
     fn device(&self) -> &Device {
-        AudioMamba::device(self)
+        AumModel::device(self)
     }
 }

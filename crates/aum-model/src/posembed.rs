@@ -21,12 +21,12 @@ pub fn resample_pos_embed(
         .reshape((from.0, from.1, d))?;
     // Separable: resample along frequency (dim 0), then along time (dim 1).
     let wf = Tensor::from_vec(
-        aum_core::interp::bilinear_matrix(from.0, to.0),
+        aum_kernels::bilinear_matrix(from.0, to.0),
         (to.0, from.0),
         pos.device(),
     )?;
     let wt = Tensor::from_vec(
-        aum_core::interp::bilinear_matrix(from.1, to.1),
+        aum_kernels::bilinear_matrix(from.1, to.1),
         (to.1, from.1),
         pos.device(),
     )?;

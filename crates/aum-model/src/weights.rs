@@ -5,7 +5,7 @@
 //! memory grows with depth x tokens and the time includes that bookkeeping. For inference the
 //! weights are copied out as plain tensors.
 
-use aum_core::nn::handing_over;
+use aum_kernels::handing_over;
 use candle_core::{DType, Device, Result};
 use candle_nn::{VarBuilder, VarMap};
 

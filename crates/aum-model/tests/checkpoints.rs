@@ -2,15 +2,15 @@
 
 use std::collections::HashMap;
 
-use aum_model::{AudioMamba, Checkpoint, Config, Mode};
-use candle_core::{DType, Device, Tensor};
+use aum_model::{AumCheckpoint, AumConfig, AumModel};
+use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 /// A randomly initialised model's tensors, by upstream name.
-fn random_tensors(cfg: &Config) -> HashMap<String, Tensor> {
+fn random_tensors(cfg: &AumConfig) -> HashMap<String, Tensor> {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    AudioMamba::new(cfg.clone(), vb).unwrap();
+    AumModel::new(cfg.clone(), vb).unwrap();
     let data = varmap.data().lock().unwrap();
     data.iter()
         .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
@@ -20,45 +20,45 @@ fn random_tensors(cfg: &Config) -> HashMap<String, Tensor> {
 #[test]
 fn presets_have_the_papers_parameter_counts() {
     for (cfg, count) in [
-        (Config::tiny(), 6_438_479),
-        (Config::small(), 25_539_215),
-        (Config::base(), 92_107_535),
+        (AumConfig::tiny(), 6_438_479),
+        (AumConfig::small(), 25_539_215),
+        (AumConfig::base(), 92_107_535),
     ] {
         let tensors = random_tensors(&cfg);
-        let ckpt = Checkpoint::new(tensors, cfg.clone(), None).unwrap();
+        let ckpt = AumCheckpoint::new(tensors, cfg.clone(), None).unwrap();
         assert_eq!(ckpt.num_params(), count);
         assert_eq!(cfg.num_params(), count);
-        assert_eq!(aum_model::infer_config(&ckpt.tensors).unwrap(), cfg);
+        assert_eq!(aum_model::infer_config(&ckpt.tensors()).unwrap(), cfg);
     }
 }
 
 #[test]
 fn saved_checkpoints_reload_with_config_and_labels() {
-    let mut cfg = Config::tiny();
+    let mut cfg = AumConfig::tiny();
     cfg.depth = 2;
     cfg.frames = 128;
     cfg.num_classes = 3;
     cfg.cls_position = aum_model::ClsPosition::Tail;
     let labels = vec!["a".to_string(), "b, with comma".into(), "c".into()];
-    let ckpt = Checkpoint::new(random_tensors(&cfg), cfg.clone(), Some(labels.clone())).unwrap();
+    let ckpt = AumCheckpoint::new(random_tensors(&cfg), cfg.clone(), Some(labels.clone())).unwrap();
     let dir = std::env::temp_dir().join(format!("aum-ckpt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.safetensors");
     ckpt.save(&path).unwrap();
-    let back = Checkpoint::load(&path).unwrap();
+    let back = AumCheckpoint::load(&path).unwrap();
     // The metadata keeps what the tensors cannot say (here the CLS placement).
-    assert_eq!(back.config, cfg);
-    assert_eq!(back.labels, Some(labels));
+    assert_eq!(back.config(), &cfg);
+    assert_eq!(back.labels(), Some(labels.as_slice()));
     let x = Tensor::randn(0f32, 1.0, (1, 128, 128), &Device::Cpu).unwrap();
     let a = ckpt
         .model(&Device::Cpu)
         .unwrap()
-        .forward_mode(&x, Mode::Inference)
+        .forward_t(&x, false)
         .unwrap();
     let b = back
         .model(&Device::Cpu)
         .unwrap()
-        .forward_mode(&x, Mode::Inference)
+        .forward_t(&x, false)
         .unwrap();
     assert_eq!(a.to_vec2::<f32>().unwrap(), b.to_vec2::<f32>().unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -66,13 +66,13 @@ fn saved_checkpoints_reload_with_config_and_labels() {
 
 #[test]
 fn bad_checkpoints_name_the_tensor() {
-    let mut cfg = Config::tiny();
+    let mut cfg = AumConfig::tiny();
     cfg.depth = 1;
     let good = random_tensors(&cfg);
 
     let mut missing = good.clone();
     missing.remove("layers.0.mixer.A_b_log");
-    let e = Checkpoint::new(missing, cfg.clone(), None)
+    let e = AumCheckpoint::new(missing, cfg.clone(), None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -85,7 +85,7 @@ fn bad_checkpoints_name_the_tensor() {
         "head.bias".into(),
         Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
     );
-    let e = Checkpoint::new(wrong, cfg.clone(), None)
+    let e = AumCheckpoint::new(wrong, cfg.clone(), None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -98,12 +98,12 @@ fn bad_checkpoints_name_the_tensor() {
         "rope.freqs".into(),
         Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(),
     );
-    let e = Checkpoint::new(extra, cfg.clone(), None)
+    let e = AumCheckpoint::new(extra, cfg.clone(), None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("rope.freqs"), "{e}");
 
-    let e = Checkpoint::new(good, cfg, Some(vec!["x".into()]))
+    let e = AumCheckpoint::new(good, cfg, Some(vec!["x".into()]))
         .unwrap_err()
         .to_string();
     assert!(e.contains("1 labels") && e.contains("527 classes"), "{e}");
@@ -112,25 +112,25 @@ fn bad_checkpoints_name_the_tensor() {
     std::fs::create_dir_all(&dir).unwrap();
     let junk = dir.join("junk.pth");
     std::fs::write(&junk, b"this is not a checkpoint").unwrap();
-    let e = Checkpoint::load(&junk).unwrap_err().to_string();
+    let e = AumCheckpoint::load(&junk).unwrap_err().to_string();
     assert!(e.contains("junk.pth"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn other_clip_lengths_run_with_a_resampled_pos_embed() {
-    let mut cfg = Config::tiny();
+    let mut cfg = AumConfig::tiny();
     cfg.depth = 1;
     cfg.num_classes = 4;
-    let ckpt = Checkpoint::new(random_tensors(&cfg), cfg, None).unwrap();
+    let ckpt = AumCheckpoint::new(random_tensors(&cfg), cfg, None).unwrap();
     let model = ckpt.model(&Device::Cpu).unwrap();
     for frames in [1024, 998, 300, 4096] {
         let x = Tensor::randn(0f32, 1.0, (2, frames, 128), &Device::Cpu).unwrap();
-        let logits = model.forward_mode(&x, Mode::Inference).unwrap();
+        let logits = model.forward_t(&x, false).unwrap();
         assert_eq!(logits.dims(), &[2, 4]);
     }
     let too_short = Tensor::zeros((1, 8, 128), DType::F32, &Device::Cpu).unwrap();
-    assert!(model.forward_mode(&too_short, Mode::Inference).is_err());
+    assert!(model.forward_t(&too_short, false).is_err());
     let wrong_bins = Tensor::zeros((1, 1024, 64), DType::F32, &Device::Cpu).unwrap();
-    assert!(model.forward_mode(&wrong_bins, Mode::Inference).is_err());
+    assert!(model.forward_t(&wrong_bins, false).is_err());
 }

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use aum_core::tensors::max_abs_diff;
-use aum_model::{AudioMamba, Checkpoint, Mode, Variant};
-use candle_core::{DType, Device, Tensor};
+use aum_model::{AumCheckpoint, AumModel, Variant};
+use aum_testdata::max_abs_diff;
+use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 fn fixture(name: &str) -> PathBuf {
@@ -30,8 +30,8 @@ const CASES: [(&str, Variant, usize, usize, usize); 4] = [
 #[test]
 fn every_case_matches_tokens_cls_features_and_logits() {
     for (name, variant, d, frames, classes) in CASES {
-        let ckpt = Checkpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
-        let c = &ckpt.config;
+        let ckpt = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
+        let c = &ckpt.config();
         assert_eq!(
             (c.variant, c.embed_dim, c.frames, c.num_classes),
             (variant, d, frames, classes),
@@ -39,7 +39,7 @@ fn every_case_matches_tokens_cls_features_and_logits() {
         );
         let model = ckpt.model(&Device::Cpu).unwrap();
         let io = load_io(&format!("{name}.io.safetensors"));
-        let trace = model.trace(&io["input"], Mode::Inference).unwrap();
+        let trace = model.trace(&io["input"], false).unwrap();
         for (what, ours) in [
             ("tokens", &trace.tokens),
             ("cls_features", &trace.cls_features),
@@ -55,13 +55,13 @@ fn every_case_matches_tokens_cls_features_and_logits() {
 #[test]
 fn reference_scan_backend_gives_the_same_logits() {
     let name = "aum-v2-d64-l2-t256";
-    let ckpt = Checkpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
+    let ckpt = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
     let model = ckpt
         .model(&Device::Cpu)
         .unwrap()
         .with_scan_backend(aum_scan::Backend::Reference);
     let io = load_io(&format!("{name}.io.safetensors"));
-    let logits = model.forward_mode(&io["input"], Mode::Inference).unwrap();
+    let logits = model.forward_t(&io["input"], false).unwrap();
     assert!(max_abs_diff(&logits, &io["logits"]).unwrap() <= 1e-4);
 }
 
@@ -69,13 +69,13 @@ fn reference_scan_backend_gives_the_same_logits() {
 fn pth_files_equal_the_safetensors() {
     let name = "aum-v1-d64-l2-t128";
     let io = load_io(&format!("{name}.io.safetensors"));
-    let reference = Checkpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
+    let reference = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
     for file in [format!("{name}.pth"), format!("{name}.module-prefixed.pth")] {
-        let ckpt = Checkpoint::load(fixture(&file)).unwrap();
-        assert_eq!(ckpt.config, reference.config, "{file}");
-        for (k, t) in &reference.tensors {
+        let ckpt = AumCheckpoint::load(fixture(&file)).unwrap();
+        assert_eq!(ckpt.config(), reference.config(), "{file}");
+        for (k, t) in reference.tensors() {
             assert_eq!(
-                max_abs_diff(&ckpt.tensors[k], t).unwrap(),
+                max_abs_diff(&ckpt.tensors()[k], t).unwrap(),
                 0.0,
                 "{file}: {k}"
             );
@@ -83,7 +83,7 @@ fn pth_files_equal_the_safetensors() {
         let logits = ckpt
             .model(&Device::Cpu)
             .unwrap()
-            .forward_mode(&io["input"], Mode::Inference)
+            .forward_t(&io["input"], false)
             .unwrap();
         assert!(
             max_abs_diff(&logits, &io["logits"]).unwrap() <= 1e-4,
@@ -113,16 +113,16 @@ fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Tensor {
 #[test]
 fn one_training_step_reproduces_loss_and_every_gradient() {
     for name in ["aum-v1-d64-l2-t128", "aum-v2-d64-l2-t256"] {
-        let ckpt = Checkpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
+        let ckpt = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
         let mut varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let model = AudioMamba::new(ckpt.config.clone(), vb).unwrap();
-        for (k, t) in &ckpt.tensors {
+        let model = AumModel::new(ckpt.config().clone(), vb).unwrap();
+        for (k, t) in ckpt.tensors() {
             varmap.set_one(k, t).unwrap();
         }
         let io = load_io(&format!("{name}.io.safetensors"));
         let grads_ref = load_io(&format!("{name}.grads.safetensors"));
-        let logits = model.forward_mode(&io["input"], Mode::Train).unwrap();
+        let logits = model.forward_t(&io["input"], true).unwrap();
         let loss = bce_with_logits(&logits, &grads_ref["target"]);
         let loss_diff = (loss.to_scalar::<f32>().unwrap()
             - grads_ref["loss"]
@@ -158,7 +158,7 @@ fn one_training_step_reproduces_loss_and_every_gradient() {
         }
         assert_eq!(
             checked,
-            ckpt.tensors.len(),
+            ckpt.tensors().len(),
             "{name}: every parameter's gradient"
         );
         eprintln!("{name}: loss and {checked} gradients match");

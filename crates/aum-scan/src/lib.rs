@@ -345,7 +345,7 @@ pub struct ScanGrads {
 }
 
 /// The instruction set the fused CPU kernel uses on this machine: `"avx512f+fma"`,
-/// `"avx2+fma"` or `"portable"` (capped by the `AUM_SCAN_ISA` environment variable).
+/// `"avx2+fma"` or `"portable"` (capped by the `AUM_ISA` environment variable, see [`aum_kernels::Isa`]).
 pub fn cpu_kernel_isa() -> &'static str {
     cpu::isa_name()
 }

@@ -37,7 +37,7 @@ pub fn evaluate(
     let (mut loss_sum, mut seen) = (0f64, 0usize);
     for_each_batch(data, &plan, 0, workers, 2, |_, batch| {
         let (x, y) = batch.tensors(model.device())?;
-        let logits = model.forward(&x)?.detach();
+        let logits = model.logits(&x)?.detach();
         loss_sum += loss.compute(&logits, &y)?.to_scalar::<f32>()? as f64 * batch.size() as f64;
         seen += batch.size();
         scores.extend(sigmoid(&logits)?.to_vec2::<f32>()?);

@@ -5,104 +5,17 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aum_ast::{Ast, AstCheckpoint, AstConfig};
-use aum_core::{AudioClassifier, Error, LabelSet, Mode, Result};
+use aum_core::{AudioClassifier, Error, LabelSet, Result};
 use aum_data::Rng;
 use aum_fbank::FrontEnd;
-use aum_model::{AudioMamba, Checkpoint, Config};
-use candle_core::{DType, Device, Tensor, Var};
+use aum_model::{Checkpoint, Model, ModelConfig};
+use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use serde::{Deserialize, Serialize};
-
-/// Which network, with its full configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelSpec {
-    Aum(Config),
-    Ast(AstConfig),
-}
-
-impl ModelSpec {
-    /// `aum-tiny|small|base` or `ast-tiny|small|base` for `classes` classes and `frames`
-    /// frames, with optional width/depth overrides (AST heads follow the width: 64 per head).
-    pub fn parse(
-        name: &str,
-        classes: usize,
-        frames: usize,
-        embed_dim: Option<usize>,
-        depth: Option<usize>,
-    ) -> Result<Self> {
-        let bad = || {
-            Error::InvalidInput(format!(
-                "unknown model `{name}` (expected aum-tiny, aum-small, aum-base, ast-tiny, ast-small or ast-base)"
-            ))
-        };
-        let spec = if name.starts_with("ast-") {
-            let mut c = AstConfig::preset(name).ok_or_else(bad)?;
-            c.num_classes = classes;
-            c.frames = frames;
-            if let Some(d) = embed_dim {
-                c.hidden = d;
-                c.heads = (d / 64).max(1);
-                c.mlp = 4 * d;
-            }
-            if let Some(l) = depth {
-                c.layers = l;
-            }
-            c.validate()?;
-            ModelSpec::Ast(c)
-        } else {
-            let mut c = Config::preset(name).ok_or_else(bad)?;
-            c.num_classes = classes;
-            c.frames = frames;
-            if let Some(d) = embed_dim {
-                c.embed_dim = d;
-                c.dt_rank = d.div_ceil(16);
-            }
-            if let Some(l) = depth {
-                c.depth = l;
-            }
-            c.validate()?;
-            ModelSpec::Aum(c)
-        };
-        Ok(spec)
-    }
-
-    pub fn num_classes(&self) -> usize {
-        match self {
-            ModelSpec::Aum(c) => c.num_classes,
-            ModelSpec::Ast(c) => c.num_classes,
-        }
-    }
-
-    /// One line for logs: family, width, depth, parameters.
-    pub fn describe(&self) -> String {
-        match self {
-            ModelSpec::Aum(c) => format!(
-                "AuM {:?} D {} depth {} frames {} ({} parameters)",
-                c.variant,
-                c.embed_dim,
-                c.depth,
-                c.frames,
-                c.num_params()
-            ),
-            ModelSpec::Ast(c) => format!(
-                "AST D {} depth {} heads {} frames {}",
-                c.hidden, c.layers, c.heads, c.frames
-            ),
-        }
-    }
-}
-
-enum Model {
-    Aum(AudioMamba),
-    Ast(Ast),
-}
 
 /// The network being trained.
 pub struct Net {
-    pub spec: ModelSpec,
-    pub varmap: VarMap,
+    spec: ModelConfig,
+    varmap: VarMap,
     model: Model,
     device: Device,
 }
@@ -110,27 +23,30 @@ pub struct Net {
 impl Net {
     /// A freshly initialised network (upstream's initialisation for AuM; ViT's truncated
     /// normal(0.02) weights, zero biases and unit norms for AST), reproducible from `seed`.
-    pub fn new(spec: ModelSpec, seed: u64, device: &Device) -> Result<Self> {
+    pub fn new(spec: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = match &spec {
-            ModelSpec::Aum(c) => {
-                let m = AudioMamba::new(c.clone(), vb)?;
-                aum_model::initialize(&varmap, c, seed)?;
-                Model::Aum(m)
-            }
-            ModelSpec::Ast(c) => {
-                let m = Ast::new(c.clone(), vb)?;
-                init_ast(&varmap, seed)?;
-                Model::Ast(m)
-            }
-        };
+        let model = spec.build(vb)?;
+        match &spec {
+            ModelConfig::Aum(c) => aum_model::initialize(&varmap, c, seed)?,
+            ModelConfig::Ast(_) => init_ast(&varmap, seed)?,
+        }
         Ok(Self {
             spec,
             varmap,
             model,
             device: device.clone(),
         })
+    }
+
+    /// The network's configuration.
+    pub fn spec(&self) -> &ModelConfig {
+        &self.spec
+    }
+
+    /// The trainable variables.
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
     }
 
     /// Named variables, in name order.
@@ -173,17 +89,12 @@ impl Net {
     /// network's grid, and a head of another class count is left freshly initialised. Returns
     /// the names left at their initial values.
     pub fn load_pretrained(&self, path: &Path) -> Result<Vec<String>> {
-        let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
-        let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
-        let (tensors, from_grid) = match (&self.spec, aum_ast::is_ast(&names)) {
-            (ModelSpec::Aum(_), false) => {
-                let ck = Checkpoint::from_tensors(tensors, &meta)?;
-                let grid = ck.config.grid();
-                (ck.tensors, Some(grid))
+        let (tensors, from_grid) = match (&self.spec, Checkpoint::load(path)?) {
+            (ModelConfig::Aum(_), Checkpoint::Aum(ck)) => {
+                let grid = ck.config().grid();
+                (ck.into_tensors(), Some(grid))
             }
-            (ModelSpec::Ast(_), true) => {
-                (AstCheckpoint::from_tensors(tensors, &meta)?.tensors, None)
-            }
+            (ModelConfig::Ast(_), Checkpoint::Ast(ck)) => (ck.into_tensors(), None),
             _ => {
                 return Err(Error::InvalidInput(format!(
                     "{}: a checkpoint of the other model family",
@@ -198,7 +109,9 @@ impl Net {
                 continue;
             };
             let t = match (&self.spec, from_grid) {
-                (ModelSpec::Aum(c), Some(g)) if name == "pos_embed.pos_embed" && g != c.grid() => {
+                (ModelConfig::Aum(c), Some(g))
+                    if name == "pos_embed.pos_embed" && g != c.grid() =>
+                {
                     aum_model::resample_pos_embed(t, g, c.grid())?
                 }
                 _ => t.clone(),
@@ -212,11 +125,9 @@ impl Net {
         Ok(fresh)
     }
 
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        Ok(match &self.model {
-            Model::Aum(m) => m.forward_mode(x, mode)?,
-            Model::Ast(m) => m.forward_mode(x, mode)?,
-        })
+    /// Logits of a batch; `train` makes the pass differentiable.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.model.forward_t(x, train)?)
     }
 
     /// Writes an inference checkpoint (safetensors with config, labels and front end).
@@ -226,40 +137,24 @@ impl Net {
         labels: &LabelSet,
         front_end: &FrontEnd,
     ) -> Result<()> {
-        let tensors = self.tensors()?;
-        match &self.spec {
-            ModelSpec::Aum(c) => {
-                let mut ck = Checkpoint::new(tensors, c.clone(), Some(labels.names.clone()))?;
-                ck.front_end = front_end.clone();
-                ck.save(path)
-            }
-            ModelSpec::Ast(c) => {
-                let ck = AstCheckpoint {
-                    tensors,
-                    config: c.clone(),
-                    labels: Some(labels.names.clone()),
-                };
-                let fe = serde_json::to_string(front_end)
-                    .map_err(|e| Error::InvalidInput(e.to_string()))?;
-                ck.save(
-                    path,
-                    HashMap::from([(aum_core::tensors::meta::FRONT_END.to_string(), fe)]),
-                )
-            }
-        }
+        let labels = Some(labels.names().to_vec());
+        Checkpoint::from_parts(
+            self.spec.clone(),
+            self.tensors()?,
+            labels,
+            front_end.clone(),
+        )?
+        .save(path)
     }
 }
 
 impl AudioClassifier for Net {
-    fn forward(&self, features: &Tensor) -> Result<Tensor> {
-        Net::forward(self, features, Mode::Inference)
+    fn logits(&self, features: &Tensor) -> Result<Tensor> {
+        Net::forward(self, features, false)
     }
 
     fn input_frames(&self) -> Option<usize> {
-        Some(match &self.spec {
-            ModelSpec::Aum(c) => c.frames,
-            ModelSpec::Ast(c) => c.frames,
-        })
+        Some(self.spec.frames())
     }
 
     fn num_classes(&self) -> usize {

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use aum_core::{Error, LabelSet, Result};
+use aum_model::{Checkpoint, ModelConfig};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
-use crate::net::ModelSpec;
 use crate::recipe::Recipe;
 
 const META_STATE: &str = "aum.train";
@@ -34,7 +34,7 @@ pub struct EpochRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub recipe: Recipe,
-    pub model: ModelSpec,
+    pub model: ModelConfig,
     pub labels: Vec<String>,
     /// The epoch in progress (from 0) and its next batch.
     pub epoch: usize,
@@ -76,14 +76,14 @@ pub fn save(
     )]);
     let bytes = safetensors::serialize(all, Some(meta))
         .map_err(|e| Error::InvalidInput(format!("cannot serialise training state: {e}")))?;
-    aum_core::io::write_atomic(path, &bytes)
+    aum_io::write_atomic(path, &bytes)
 }
 
 /// Weights, optimizer moments and progress saved by [`save`].
 pub type Loaded = (HashMap<String, Tensor>, HashMap<String, Tensor>, Progress);
 
 pub fn load(path: &Path) -> Result<Loaded> {
-    let (tensors, meta) = aum_core::tensors::read_tensors(path)?;
+    let (tensors, meta) = aum_io::read_tensors(path)?;
     split(tensors, &meta, path)
 }
 
@@ -115,4 +115,23 @@ pub fn split(
         }
     }
     Ok((weights, optim, progress))
+}
+
+/// The model a file holds: an inference checkpoint of either family, or the current weights of
+/// a resumable training state (`last.safetensors`) with the run's labels and its recipe's front
+/// end, i.e. what `best.safetensors` holds for the best epoch. Errors name the file.
+pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let (tensors, meta) = aum_io::read_tensors(path)?;
+    if !is_state(&meta) {
+        return Checkpoint::from_tensors(tensors, &meta)
+            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())));
+    }
+    let (weights, _, progress) = split(tensors, &meta, path)?;
+    let front_end = progress.recipe.front_end()?;
+    Checkpoint::from_parts(progress.model, weights, Some(progress.labels), front_end).map_err(|e| {
+        Error::InvalidInput(format!(
+            "{}: the model of the run saved there: {e}",
+            path.display()
+        ))
+    })
 }

@@ -9,16 +9,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use aum_core::{Error, LabelSet, Mode, Result};
+use aum_core::{Error, LabelSet, Result};
 use aum_data::{balanced_weights, epoch_order, for_each_batch, EpochPlan, Prepared, Sampling};
 use aum_fbank::FrontEnd;
 use candle_core::Device;
 
 use crate::evaluate::{evaluate, Evaluation};
-use crate::net::{ModelSpec, Net};
+use crate::net::Net;
 use crate::optim::{clip_grad_norm, Adam};
 use crate::recipe::Recipe;
 use crate::state::{self, EpochRecord, Progress};
+use aum_model::ModelConfig;
 
 /// Files a run writes in its output folder.
 pub const BEST: &str = "best.safetensors";
@@ -87,17 +88,17 @@ impl Trainer {
         val: Option<Prepared>,
         out: &Path,
     ) -> Result<Self> {
-        if labels.len() != net.spec.num_classes() {
+        if labels.len() != net.spec().num_classes() {
             return Err(Error::InvalidInput(format!(
                 "{} labels for a model with {} classes",
                 labels.len(),
-                net.spec.num_classes()
+                net.spec().num_classes()
             )));
         }
         let opt = Adam::new(net.vars()?, recipe.optimizer.clone())?;
         let progress = Progress {
-            model: net.spec.clone(),
-            labels: labels.names.clone(),
+            model: net.spec().clone(),
+            labels: labels.names().to_vec(),
             recipe,
             epoch: 0,
             batch: 0,
@@ -164,8 +165,8 @@ impl Trainer {
         })
     }
 
-    pub fn spec(&self) -> &ModelSpec {
-        &self.net.spec
+    pub fn spec(&self) -> &ModelConfig {
+        self.net.spec()
     }
 
     fn sampling(&self) -> Sampling {
@@ -191,7 +192,7 @@ impl Trainer {
             text += &serde_json::to_string(r).map_err(|e| Error::InvalidInput(e.to_string()))?;
             text.push('\n');
         }
-        aum_core::io::write_atomic(&self.out.join(METRICS), text.as_bytes())
+        aum_io::write_atomic(&self.out.join(METRICS), text.as_bytes())
     }
 
     /// Trains until the recipe's last epoch, or until `stop` is set (checked after each step).
@@ -199,7 +200,7 @@ impl Trainer {
         let sampling = self.sampling();
         let device = self
             .net
-            .varmap
+            .varmap()
             .all_vars()
             .first()
             .map_or(Device::Cpu, |v| v.device().clone());
@@ -229,7 +230,7 @@ impl Trainer {
                 self.workers.queue,
                 |b, batch| {
                     let (x, y) = batch.tensors(&device)?;
-                    let logits = net.forward(&x, Mode::Train)?;
+                    let logits = net.forward(&x, true)?;
                     let loss = recipe.loss.compute(&logits, &y)?;
                     let value = loss.to_scalar::<f32>()? as f64;
                     lr = recipe.schedule.lr(epoch, progress.global_step);

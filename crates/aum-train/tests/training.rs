@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aum_data::{open, prepare, Augment, PrepareOptions, Prepared, Split};
-use aum_train::{evaluate, Event, Finish, Loss, ModelSpec, Net, Recipe, Trainer, BEST, LAST};
+use aum_model::ModelConfig;
+use aum_train::{evaluate, Event, Finish, Loss, Net, Recipe, Trainer, BEST, LAST};
 use candle_core::Device;
 
 /// A 16 kHz PCM16 WAV of `secs` of a tone at `hz` with a little deterministic noise.
@@ -96,7 +97,7 @@ fn tiny_net(r: &Recipe) -> Net {
 
 /// A 2-block model of width 16 (AST: one head of 16) for 3 classes.
 fn tiny_model(name: &str, r: &Recipe) -> Net {
-    let spec = ModelSpec::parse(name, 3, r.frames, Some(16), Some(2)).unwrap();
+    let spec = ModelConfig::preset(name, 3, r.frames, Some(16), Some(2)).unwrap();
     Net::new(spec, r.seed, &Device::Cpu).unwrap()
 }
 
@@ -104,7 +105,7 @@ fn tiny_model(name: &str, r: &Recipe) -> Net {
 fn corrupt_file_is_reported_and_skipped() {
     let dir = dataset("corrupt");
     let (data, labels) = prepared(&dir, &tiny_recipe(1));
-    assert_eq!(labels.names, vec!["high", "low", "mid"]);
+    assert_eq!(labels.names(), vec!["high", "low", "mid"]);
     assert_eq!(data.len(), 18);
     assert_eq!(data.skipped.len(), 1);
     assert!(
@@ -151,9 +152,9 @@ fn a_few_steps_lower_the_loss() {
     let out = dir.join("run");
     assert!(out.join(BEST).is_file() && out.join(LAST).is_file());
     // The best checkpoint is an ordinary inference checkpoint with labels and front end.
-    let ck = aum_model::Checkpoint::load(out.join(BEST)).unwrap();
-    assert_eq!(ck.labels.unwrap(), labels.names);
-    assert_eq!(ck.front_end.frames, Some(32));
+    let ck = aum_model::AumCheckpoint::load(out.join(BEST)).unwrap();
+    assert_eq!(ck.labels().unwrap(), labels.names());
+    assert_eq!(ck.front_end().frames, Some(32));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -211,7 +212,7 @@ fn interrupted_and_resumed_equals_uninterrupted() {
     let a = whole.net.tensors().unwrap();
     let b = resumed.net.tensors().unwrap();
     for (name, ta) in &a {
-        let diff = aum_core::tensors::max_abs_diff(ta, &b[name]).unwrap();
+        let diff = aum_testdata::max_abs_diff(ta, &b[name]).unwrap();
         assert_eq!(diff, 0.0, "{name} differs");
     }
     assert_eq!(whole.progress.history.len(), resumed.progress.history.len());

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use aum_ast::{Ast, AstConfig};
-use aum_core::Mode;
-use aum_model::{AudioMamba, Config};
+use aum_ast::{AstConfig, AstModel};
+use aum_model::{AumConfig, AumModel};
+use candle_core::ModuleT;
 use candle_core::{Device, Tensor};
 
 use crate::memory;
@@ -119,14 +119,14 @@ fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<
     let x = Tensor::randn(0f32, 1.0, (1, 2 * tokens, 128), &Device::Cpu)?;
     let forward: Box<dyn Fn() -> Result<Tensor>> = match model {
         "aum" => {
-            let cfg = Config::preset(size).with_context(|| format!("unknown size `{size}`"))?;
-            let m = aum_model::random_untracked(|vb| AudioMamba::new(cfg.clone(), vb))?;
-            Box::new(move || Ok(m.forward_mode(&x, Mode::Inference)?))
+            let cfg = AumConfig::preset(size).with_context(|| format!("unknown size `{size}`"))?;
+            let m = aum_model::random_untracked(|vb| AumModel::new(cfg.clone(), vb))?;
+            Box::new(move || Ok(m.forward_t(&x, false)?))
         }
         "ast" => {
             let cfg = AstConfig::preset(size).with_context(|| format!("unknown size `{size}`"))?;
-            let m = aum_model::random_untracked(|vb| Ast::new(cfg.clone(), vb))?;
-            Box::new(move || Ok(m.forward_mode(&x, Mode::Inference)?))
+            let m = aum_model::random_untracked(|vb| AstModel::new(cfg.clone(), vb))?;
+            Box::new(move || Ok(m.forward_t(&x, false)?))
         }
         other => anyhow::bail!("unknown model `{other}` (aum or ast)"),
     };

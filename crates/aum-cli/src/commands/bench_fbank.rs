@@ -33,13 +33,13 @@ pub fn run(args: &BenchFbankArgs) -> Result<()> {
         ),
     };
     let wave = decode_bytes(bytes.clone(), ext.as_deref())?.wave;
-    let fb = KaldiFbank::aum(wave.sample_rate)?;
+    let fb = KaldiFbank::aum(wave.sample_rate())?;
     let signal = wave.centered_channel0();
     let frames = fb.compute(&signal).frames;
     println!(
         "clip: {label}: {:.2} s at {} Hz, {frames} frames x 128 bins",
         wave.duration_secs(),
-        wave.sample_rate
+        wave.sample_rate()
     );
     println!("single-threaded medians over {} runs:", args.iters);
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;

@@ -9,8 +9,9 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use aum_model::{AudioMamba, Config, Mode};
+use aum_model::{AumConfig, AumModel};
 use aum_scan::{selective_scan, Backend, Direction, ScanInputs, ScanOptions};
+use candle_core::ModuleT;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
@@ -328,9 +329,9 @@ pub fn scan(
 /// Random weights as plain tensors on `dev`: built once on a CPU `VarMap`, then detached and
 /// copied, so that the forward records no autograd graph (which would keep every activation
 /// alive: AuM-Base at 8192 frames, batch 16, then runs out of an H100's memory).
-fn random_model(cfg: &Config, dev: &Device) -> Result<AudioMamba> {
+fn random_model(cfg: &AumConfig, dev: &Device) -> Result<AumModel> {
     let varmap = VarMap::new();
-    AudioMamba::new(
+    AumModel::new(
         cfg.clone(),
         VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
     )?;
@@ -343,7 +344,7 @@ fn random_model(cfg: &Config, dev: &Device) -> Result<AudioMamba> {
         tensors.insert(name.clone(), var.as_tensor().detach().to_device(dev)?);
     }
     let vb = VarBuilder::from_tensors(tensors, DType::F32, dev);
-    Ok(AudioMamba::new(cfg.clone(), vb)?)
+    Ok(AumModel::new(cfg.clone(), vb)?)
 }
 
 /// `aum bench model --cuda`: forward (inference) time with random weights, per batch size.
@@ -360,7 +361,7 @@ pub fn model(
         "size", "frames", "batch", "tokens", "ms", "ms per clip"
     );
     for size in sizes {
-        let cfg = Config::preset(size)
+        let cfg = AumConfig::preset(size)
             .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
         let model = random_model(&cfg, &dev)?;
         for &frames in frames_list {
@@ -370,7 +371,7 @@ pub fn model(
             }
             for &batch in batch_list {
                 let x = Tensor::randn(0f32, 1.0, (batch, frames, cfg.num_mel_bins), &dev)?;
-                let ms = time_ms(&dev, iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
+                let ms = time_ms(&dev, iters, || Ok(model.forward_t(&x, false)?))?;
                 println!(
                     "{size:6} {frames:>7} {batch:>6} {:>7} | {ms:>10.2} {:>12.2}",
                     fp * tp + 1,

@@ -4,9 +4,10 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use aum_core::nn::Dense;
-use aum_model::{AudioMamba, Config, Mode, Variant};
+use aum_kernels::Dense;
+use aum_model::{AumConfig, AumModel, Variant};
 use aum_scan::{selective_scan, selective_scan_bidirectional, Direction, ScanInputs, ScanOptions};
+use candle_core::ModuleT;
 use candle_core::{Device, Module, Tensor};
 
 use crate::memory;
@@ -65,7 +66,7 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
     );
     pool.install(|| {
         for size in &args.size {
-            let cfg = Config::preset(size)
+            let cfg = AumConfig::preset(size)
                 .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
             let model = random_model(&cfg)?;
             for &frames in &args.frames {
@@ -79,9 +80,9 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
     })
 }
 
-fn random_model(cfg: &Config) -> Result<AudioMamba> {
+fn random_model(cfg: &AumConfig) -> Result<AumModel> {
     Ok(aum_model::random_untracked(|vb| {
-        AudioMamba::new(cfg.clone(), vb)
+        AumModel::new(cfg.clone(), vb)
     })?)
 }
 
@@ -97,7 +98,7 @@ fn median_secs<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64>
     Ok(t[t.len() / 2])
 }
 
-fn measure(model: &AudioMamba, size: &str, frames: usize, iters: usize) -> Result<()> {
+fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<()> {
     let cfg = model.config();
     let (fp, tp) = cfg.grid_for(frames);
     let tokens = fp * tp + 1;
@@ -108,7 +109,7 @@ fn measure(model: &AudioMamba, size: &str, frames: usize, iters: usize) -> Resul
     // Pages that earlier sizes and the weights' originals freed would otherwise stay counted.
     memory::release_freed_memory();
     let reset = memory::reset_peak();
-    let secs = median_secs(iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
+    let secs = median_secs(iters, || Ok(model.forward_t(&x, false)?))?;
     let peak = memory::peak_rss_mib()?;
     let pytorch = PYTORCH_SECONDS
         .iter()
@@ -125,16 +126,16 @@ fn measure(model: &AudioMamba, size: &str, frames: usize, iters: usize) -> Resul
 }
 
 /// Times the model's matrix products and scans alone, with the shapes of a forward pass.
-fn breakdown(model: &AudioMamba, frames: usize, iters: usize) -> Result<()> {
+fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
     let cfg = model.config();
     let (fp, tp) = cfg.grid_for(frames);
     let l = fp * tp + 1;
     let (d, di, r, n) = (cfg.embed_dim, cfg.d_inner(), cfg.dt_rank, cfg.d_state);
     let dev = Device::Cpu;
     let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &dev)?;
-    let total = median_secs(iters, || Ok(model.forward_mode(&x, Mode::Inference)?))?;
+    let total = median_secs(iters, || Ok(model.forward_t(&x, false)?))?;
     let rnd = |shape: (usize, usize)| Tensor::randn(0f32, 0.1, shape, &dev);
-    // The model's layers: untracked weights, kept transposed (aum_core::nn::Dense).
+    // The model's layers: untracked weights, kept transposed (aum_kernels::Dense).
     let dense = |out: usize, inp: usize| Dense::new(rnd((out, inp))?, None);
     let (h, u, lowrank) = (rnd((l, d))?, rnd((l, di))?, rnd((l, r))?);
     let (in_x, in_z, out_proj) = (dense(di, d)?, dense(di, d)?, dense(d, di)?);

@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use aum_core::LabelSet;
 use aum_fbank::decode_file;
 use aum_model::{Classifier, Window};
 use candle_core::Device;
 use serde_json::json;
 
-use crate::models::AnyCheckpoint;
+use crate::loaders::{load_checkpoint, load_labels};
 use crate::plot::{Canvas, BLACK, GREY, WHITE};
 
 #[derive(clap::Args, Debug)]
@@ -18,7 +17,7 @@ pub struct ClassifyArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Model checkpoint: Audio Mamba or AST, .pth or .safetensors, official or our layout
-    /// (default: the bundled spoken-digit model, models/aum-fsdd.safetensors).
+    /// (default: the bundled spoken-digit model, crates/aum-cli/models/aum-fsdd.safetensors).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Class names: a class_labels_indices.csv, or audioset, vggsound, speechcommands, esc50
@@ -53,7 +52,7 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<()> {
-    let mut clf = load_checkpoint(args.checkpoint.as_deref())?.into_classifier(&Device::Cpu)?;
+    let mut clf = Classifier::new(load_checkpoint(args.checkpoint.as_deref())?, &Device::Cpu)?;
     if let Some(spec) = &args.labels {
         clf = clf.with_labels(load_labels(spec)?)?;
     }
@@ -61,7 +60,7 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
         None => {}
         Some("auto") => clf = clf.any_length(),
         Some(n) => {
-            clf.front_end.frames = Some(
+            clf = clf.with_frames(
                 n.parse()
                     .with_context(|| format!("--frames {n}: a number or `auto`"))?,
             )
@@ -91,27 +90,6 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
         bail!("{failed} of {} files failed", args.files.len());
     }
     Ok(())
-}
-
-/// The bundled model: an Audio Mamba trained from scratch on spoken digits (docs/results.md),
-/// compiled into the binary so `aum classify` works from any folder without flags.
-const BUNDLED: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/aum-fsdd.safetensors"
-));
-
-/// The checkpoint at `path`, or the bundled model when none is given.
-pub fn load_checkpoint(path: Option<&Path>) -> Result<AnyCheckpoint> {
-    if let Some(p) = path {
-        return AnyCheckpoint::load(p);
-    }
-    let (_, header) =
-        safetensors::SafeTensors::read_metadata(BUNDLED).context("reading the bundled model")?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    let tensors = candle_core::safetensors::load_buffer(BUNDLED, &Device::Cpu)?;
-    Ok(AnyCheckpoint::Aum(
-        aum_model::Checkpoint::from_tensors(tensors, &meta).context("loading the bundled model")?,
-    ))
 }
 
 fn classify_file(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<serde_json::Value> {
@@ -182,8 +160,8 @@ fn write_timeline(
 ) -> Result<()> {
     let mut csv = format!(
         "file,start,end,{}\n",
-        clf.labels
-            .names
+        clf.labels()
+            .names()
             .iter()
             .map(|n| csv_field(n))
             .collect::<Vec<_>>()
@@ -207,8 +185,10 @@ fn write_timeline(
                 .collect::<Vec<_>>());
             crate::output::write_atomic(
                 out,
-                serde_json::to_string_pretty(&json!({"labels": clf.labels.names, "windows": doc}))?
-                    .as_bytes(),
+                serde_json::to_string_pretty(
+                    &json!({"labels": clf.labels().names(), "windows": doc}),
+                )?
+                .as_bytes(),
             )?;
         }
         Some(out) => crate::output::write_atomic(out, csv.as_bytes())?,
@@ -280,34 +260,9 @@ fn plot_timeline(clf: &Classifier, windows: &[Window], k: usize, title: &str) ->
         }
         let ly = top + 10 + rank as i64 * 16;
         c.fill_rect(left + w + 15, ly, 10, 8, colour);
-        let name: String = clf.labels.names[*class].chars().take(30).collect();
+        let name: String = clf.labels().names()[*class].chars().take(30).collect();
         c.text(left + w + 30, ly, &name, 1, BLACK);
     }
     c.line((left + w + 10, top), (left + w + 10, top + h), GREY);
     c
-}
-
-/// A label set from a CSV path or a built-in name.
-pub fn load_labels(spec: &str) -> Result<LabelSet> {
-    let direct = Path::new(spec);
-    if direct.is_file() {
-        return Ok(LabelSet::from_csv(direct)?);
-    }
-    let file = format!("{spec}_class_labels_indices.csv");
-    let mut dirs: Vec<PathBuf> = std::env::var_os("AUM_LABELS_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    dirs.push(PathBuf::from("labels"));
-    dirs.push(PathBuf::from("../shared/data/labels"));
-    for d in &dirs {
-        let p = d.join(&file);
-        if p.is_file() {
-            return Ok(LabelSet::from_csv(&p)?);
-        }
-    }
-    bail!(
-        "--labels {spec}: not a file, and no {file} in {} (set AUM_LABELS_DIR to a folder holding it)",
-        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-    )
 }

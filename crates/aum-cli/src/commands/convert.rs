@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::models::AnyCheckpoint;
+use crate::loaders::load_checkpoint;
 use anyhow::Result;
 
 #[derive(clap::Args, Debug)]
@@ -16,9 +16,9 @@ pub struct ConvertArgs {
 }
 
 pub fn run(args: &ConvertArgs) -> Result<()> {
-    let mut ckpt = AnyCheckpoint::load(&args.input)?;
+    let mut ckpt = load_checkpoint(Some(&args.input))?;
     if let Some(spec) = &args.labels {
-        ckpt = ckpt.with_labels(super::classify::load_labels(spec)?.names)?;
+        ckpt = ckpt.with_labels(crate::loaders::load_labels(spec)?.names().to_vec())?;
     }
     ckpt.save(&args.output)?;
     println!(

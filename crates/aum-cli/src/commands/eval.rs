@@ -10,7 +10,7 @@ use aum_train::{evaluate, Loss};
 use candle_core::Device;
 use serde_json::json;
 
-use crate::commands::classify::load_checkpoint;
+use crate::loaders::load_checkpoint;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -40,7 +40,7 @@ pub struct EvalArgs {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let ckpt = load_checkpoint(args.checkpoint.as_deref())?;
-    let Some(names) = ckpt.labels().cloned() else {
+    let Some(names) = ckpt.labels().map(<[String]>::to_vec) else {
         bail!("the checkpoint has no labels to match the dataset's (convert it with --labels)");
     };
     let labels = LabelSet::from_names(names);
@@ -60,7 +60,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     let model = ckpt.into_model(&Device::Cpu)?;
     let e = evaluate(
-        model.as_ref(),
+        &model,
         &data,
         args.batch_size.max(1),
         Loss::Bce,
@@ -73,7 +73,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             serde_json::to_string_pretty(&json!({
                 "clips": m.clips, "skipped": data.skipped.len(), "accuracy": m.accuracy, "top5": m.top5,
                 "map": m.map, "auc": m.auc, "dprime": m.dprime, "bce_loss": m.loss,
-                "labels": labels.names, "confusion": e.confusion,
+                "labels": labels.names(), "confusion": e.confusion,
             }))?
         );
         return Ok(());

@@ -77,7 +77,7 @@ fn process(args: &FbankArgs, path: &Path) -> Result<String> {
     let mut fe = FrontEnd::aum(args.preset.unwrap_or(Preset::AudioSet));
     fe.sample_rate = args.resample;
     let raw = fe.fbank(&decoded.wave)?;
-    let rate = args.resample.unwrap_or(decoded.wave.sample_rate);
+    let rate = args.resample.unwrap_or(decoded.wave.sample_rate());
     let frames = args.frames.or(args.preset.map(Preset::frames));
     let fbank = match frames {
         Some(t) => aum_fbank::pad_or_crop(&raw, t),
@@ -86,7 +86,7 @@ fn process(args: &FbankArgs, path: &Path) -> Result<String> {
     let mut summary = format!(
         "{}: {} Hz, {:.2} s -> fbank {} x {}",
         path.display(),
-        decoded.wave.sample_rate,
+        decoded.wave.sample_rate(),
         decoded.wave.duration_secs(),
         fbank.frames,
         fbank.bins

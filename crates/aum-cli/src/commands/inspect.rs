@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::models::AnyCheckpoint;
+use crate::loaders::load_checkpoint;
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
@@ -15,7 +15,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let ckpt = AnyCheckpoint::load(&args.file)?;
+    let ckpt = load_checkpoint(Some(&args.file))?;
     println!("{}", args.file.display());
     println!("  family        {}", ckpt.family());
     for line in ckpt.describe() {
@@ -35,7 +35,10 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         fe.mean, fe.std, fe.frames, fe.sample_rate, fe.center
     );
     if args.tensors {
-        for (k, d) in ckpt.tensor_shapes() {
+        let mut shapes: Vec<(&String, &[usize])> =
+            ckpt.tensors().iter().map(|(k, t)| (k, t.dims())).collect();
+        shapes.sort();
+        for (k, d) in shapes {
             println!("    {k:60} {d:?}");
         }
     }

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use aum_core::AudioClassifier;
 use candle_core::Device;
 
-use crate::models::AnyCheckpoint;
+use crate::loaders::load_checkpoint;
 
 #[derive(clap::Args, Debug)]
 pub struct LogitsArgs {
@@ -33,7 +34,7 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
     } else {
         Device::Cpu
     };
-    let model = AnyCheckpoint::load(&args.checkpoint)?.into_model(&device)?;
+    let model = load_checkpoint(Some(&args.checkpoint))?.into_model(&device)?;
     let tensors = candle_core::safetensors::load(&args.input, &device)
         .with_context(|| format!("reading {}", args.input.display()))?;
     let x = tensors.get(&args.tensor).with_context(|| {
@@ -45,7 +46,7 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
             args.tensor
         )
     })?;
-    let logits = model.forward(x)?.to_device(&Device::Cpu)?;
+    let logits = model.logits(x)?.to_device(&Device::Cpu)?;
     crate::output::save_tensors(
         &HashMap::from([("logits".to_string(), logits.clone())]),
         &args.output,

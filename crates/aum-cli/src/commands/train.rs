@@ -10,9 +10,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use aum_data::{open, prepare, ClipList, FeatureCache, Layout, PrepareOptions, Prepared, Split};
 use aum_fbank::FrontEnd;
+use aum_model::ModelConfig;
 use aum_train::{
-    EpochRecord, Event, Finish, ModelSpec, Net, Recipe, Trainer, Workers, BEST, LAST, METRICS,
-    RECIPES,
+    EpochRecord, Event, Finish, Net, Recipe, Trainer, Workers, BEST, LAST, METRICS, RECIPES,
 };
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -167,7 +167,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut trainer = if args.resume {
         Trainer::resume(&args.out, train, Some(val), &device)?
     } else {
-        let spec = ModelSpec::parse(
+        let spec = ModelConfig::preset(
             &recipe.model,
             train_list.labels.len(),
             recipe.frames,
@@ -238,8 +238,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         } => {
             bar.suspend(|| eprintln!("{}", epoch_line(record, *best)));
             if let Some(e) = evaluation.filter(|_| *best) {
-                if let Err(err) =
-                    confusion_png(&e.confusion, &labels.names).save_png(&out.join("confusion.png"))
+                if let Err(err) = confusion_png(&e.confusion, &labels.names())
+                    .save_png(&out.join("confusion.png"))
                 {
                     plot_error = Some(err);
                 }
@@ -280,7 +280,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
 /// The saved progress of a run (for its recipe when resuming).
 fn aum_train_progress(path: &Path) -> Result<aum_train::Progress> {
-    let (_, meta) = aum_core::tensors::read_tensors(path)?;
+    let (_, meta) = aum_io::read_tensors(path)?;
     let json = meta.get("aum.train").context("not a training state")?;
     Ok(serde_json::from_str(json)?)
 }

@@ -124,12 +124,12 @@ pub fn open(path: &Path, split: &Split, labels: Option<&LabelSet>) -> Result<Cli
 fn relabel(list: ClipList, to: &LabelSet) -> Result<ClipList> {
     let map: Vec<usize> = (0..list.labels.len())
         .map(|i| {
-            to.index_of(&list.labels.ids[i])
-                .or_else(|| to.index_of(&list.labels.names[i]))
+            to.index_of(&list.labels.ids()[i])
+                .or_else(|| to.index_of(&list.labels.names()[i]))
                 .ok_or_else(|| {
                     Error::InvalidInput(format!(
                         "label `{}` is not among the {} given labels",
-                        list.labels.names[i],
+                        list.labels.names()[i],
                         to.len()
                     ))
                 })

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::SafeTensors;
 
-pub use aum_core::testdata::shared_data;
+pub use aum_testdata::shared_data;
 
 /// A fixture file: its f32 tensors (with shapes) and its metadata.
 pub struct Fixture {

@@ -21,7 +21,7 @@ use super::{
     SharedOut, Token, BLOCK,
 };
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
-use aum_core::fastmath::{self, Madd, Plain, SOFTPLUS_THRESHOLD};
+use aum_kernels::fastmath::{self, Madd, Plain, SOFTPLUS_THRESHOLD};
 use rayon::prelude::*;
 
 /// Steps between checkpoints: the chunk buffers (2 · 32 · 4 KiB at N = 16) stay in L2.

@@ -6,7 +6,7 @@ use super::{
     Token, BLOCK,
 };
 use crate::{Direction, ScanResult, ScanSlices};
-use aum_core::fastmath::{self, Madd, Plain};
+use aum_kernels::fastmath::{self, Madd, Plain};
 use rayon::prelude::*;
 
 /// The forward scan, and with `checkpoints` the states for a backward ([`super::checkpoint_len`]

@@ -25,9 +25,9 @@ pub(crate) use backward::backward;
 pub(crate) use forward::forward;
 
 use crate::{BiScanResult, ScanDims, ScanGrads, ScanSlices};
-use aum_core::fastmath::{self, Madd};
+use aum_kernels::fastmath::{self, Madd};
+pub(super) use aum_kernels::Isa;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
 
 /// Channels per item: 64 floats are eight AVX2 vectors, enough independent work per state to
 /// hide the latency of `exp`, and few enough that a 16-state block fits in L1.
@@ -185,48 +185,6 @@ impl Unwritten {
     }
 }
 
-/// The instruction set the hot loops were compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Isa {
-    /// 512-bit vectors (16 channels per instruction) with FMA.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    /// 256-bit vectors with FMA.
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-    /// Whatever the compilation target allows (SSE2 on default x86-64), without FMA.
-    Portable,
-}
-
-impl Isa {
-    /// The best instruction set this CPU has, capped by the `AUM_SCAN_ISA` environment variable
-    /// (`avx512`, `avx2` or `portable`; read once), which exists to test and time each path.
-    pub(super) fn detect() -> Self {
-        static ISA: OnceLock<Isa> = OnceLock::new();
-        *ISA.get_or_init(|| {
-            let cap = std::env::var("AUM_SCAN_ISA").unwrap_or_default();
-            Self::best_available(&cap)
-        })
-    }
-
-    fn best_available(cap: &str) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            let avx512 =
-                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq");
-            if fma && avx512 && !matches!(cap, "avx2" | "portable") {
-                return Isa::Avx512;
-            }
-            if fma && cap != "portable" {
-                return Isa::Avx2Fma;
-            }
-        }
-        let _ = cap;
-        Isa::Portable
-    }
-}
-
 /// The shared-input bidirectional scan (see [`crate::scan_bidirectional`]): one fused pass per
 /// direction on AVX-512, two scans and a sum elsewhere.
 pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -> BiScanResult {
@@ -264,13 +222,7 @@ pub(crate) fn checkpoint_len(dims: &ScanDims) -> usize {
 
 /// The name of the instruction set [`Isa::detect`] picks.
 pub(crate) fn isa_name() -> &'static str {
-    match Isa::detect() {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => "avx512f+fma",
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => "avx2+fma",
-        Isa::Portable => "portable",
-    }
+    Isa::detect().name()
 }
 
 /// Per-block constants, transposed to `[state][channel]` so the inner loop reads them

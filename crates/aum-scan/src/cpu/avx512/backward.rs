@@ -28,7 +28,7 @@ use super::{exp2, lanes, load_state, plan, row_offsets, sigmoid, silu, transpose
 use super::{vectors_per_task, Ahead, BcChunk, CheckpointMap, Params, Tokens, Vector, LANES};
 use crate::cpu::{SharedGrads, SharedOut, Unwritten};
 use crate::{Direction, ScanDims, ScanGrads, ScanSlices};
-use aum_core::fastmath::SOFTPLUS_THRESHOLD;
+use aum_kernels::fastmath::SOFTPLUS_THRESHOLD;
 use rayon::prelude::*;
 
 /// Steps between checkpoints.

@@ -26,7 +26,7 @@ pub(super) use forward::{bidirectional, forward};
 use std::arch::x86_64::*;
 
 use crate::{ScanDims, ScanSlices};
-use aum_core::fastmath::SOFTPLUS_THRESHOLD;
+use aum_kernels::fastmath::SOFTPLUS_THRESHOLD;
 
 /// Channels per vector.
 const LANES: usize = 16;

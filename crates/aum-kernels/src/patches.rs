@@ -3,14 +3,6 @@
 
 use candle_core::{Result, Tensor};
 
-/// Whether a forward pass must be differentiable: inference may use fused kernels that have no
-/// backward pass (candle's RMSNorm and LayerNorm); training uses composed ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Inference,
-    Train,
-}
-
 /// Patches of `x` (B, T, F) as (B, Fp * Tp, pf * pt), token `f * Tp + t`, each patch flattened
 /// [freq][time] like a conv kernel `(D, 1, pf, pt)`; also returns the grid (Fp, Tp). Overlapping
 /// strides work the same way. One gather does it all, and `index_select` has a backward pass.

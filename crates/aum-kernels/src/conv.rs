@@ -5,6 +5,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::fastmath::{self, Madd};
+
 /// Which side of the sequence the depthwise conv looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvSide {
@@ -86,28 +88,17 @@ impl Conv<'_> {
     }
 
     /// Row `i` (sequence `i / len`, token `i % len`) of `silu(conv(x))`, with `sig` as scratch.
-    /// Compiled for AVX-512 where the CPU has it, so the loops over channels run 16 lanes wide
-    /// (4 on the baseline x86-64 target); they stay separate multiplies and adds, so every
-    /// path gives the same results.
+    /// Compiled for the instruction set [`crate::Isa::detect`] picks, so the loops over channels
+    /// run 16 lanes wide on AVX-512 (4 on the baseline x86-64 target); they stay separate
+    /// multiplies and adds, so every path gives the same results.
     fn silu_row(&self, i: usize, row: &mut [f32], sig: &mut [f32]) {
         #[inline(always)]
-        fn body(conv: &Conv<'_>, i: usize, row: &mut [f32], sig: &mut [f32]) {
+        fn body<M: Madd>(conv: &Conv<'_>, i: usize, row: &mut [f32], sig: &mut [f32]) {
             conv.pre(i / conv.len, i % conv.len, row);
-            aum_core::fastmath::sigmoid_into(row, sig);
+            fastmath::sigmoid_into(row, sig);
             row.iter_mut().zip(sig.iter()).for_each(|(v, s)| *v *= s);
         }
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512(conv: &Conv<'_>, i: usize, row: &mut [f32], sig: &mut [f32]) {
-                body(conv, i, row, sig)
-            }
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F.
-                return unsafe { avx512(self, i, row, sig) };
-            }
-        }
-        body(self, i, row, sig)
+        crate::dispatch!(body(self, i, row, sig))
     }
 }
 
@@ -205,7 +196,7 @@ impl CustomOp3 for ConvSilu {
             || vec![0f32; d],
             |sig, (i, row)| {
                 conv.pre(i / len, i % len, row);
-                aum_core::fastmath::sigmoid_into(row, sig);
+                fastmath::sigmoid_into(row, sig);
                 for ((v, &gy), &s) in row.iter_mut().zip(&gv[i * d..(i + 1) * d]).zip(sig.iter()) {
                     *v = gy * s * (1.0 + *v * (1.0 - s));
                 }
@@ -285,7 +276,7 @@ mod tests {
                 .unwrap();
             let composed = composed(x.as_tensor(), w.as_tensor(), b.as_tensor(), side).unwrap();
             let close = |a: &Tensor, b: &Tensor| {
-                let d = aum_core::tensors::max_abs_diff(a, b).unwrap();
+                let d = aum_testdata::max_abs_diff(a, b).unwrap();
                 assert!(d < 1e-5, "{side:?}: {d}");
             };
             close(&fused, &composed);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result};
+use aum_core::{Error, Result};
 
 /// The temporary sibling of `path` used while writing it.
 fn temp_path(path: &Path) -> PathBuf {

@@ -1,7 +1,10 @@
-//! Where the workspace's tests find third-party data: `../shared/data` next to the checkout (or
-//! `$AUM_SHARED_DATA`). That data is never committed, so the tests that need it ask here.
+//! Test helpers of the workspace (not published): where tests find third-party data,
+//! `../shared/data` next to the checkout (or `$AUM_SHARED_DATA`), which is never committed, and
+//! how they compare tensors.
 
 use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Result, Tensor};
 
 /// The path of `rel` under the shared data folder, or `None` (with a note on stderr) when it is
 /// missing, so that a local run skips the test.
@@ -24,4 +27,21 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     }
     eprintln!("skipping: {} not found", p.display());
     None
+}
+
+/// The largest `|a - b|` over all elements, in f32: how far an output is from its reference.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
+    if a.dims() != b.dims() {
+        candle_core::bail!(
+            "compared tensors differ in shape: {:?} and {:?}",
+            a.dims(),
+            b.dims()
+        );
+    }
+    Ok((a - b)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_dtype(DType::F32)?
+        .to_scalar::<f32>()?)
 }

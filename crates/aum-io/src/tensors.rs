@@ -6,7 +6,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::{Error, Result};
+use aum_core::{Error, Result};
 
 /// Reads every tensor of a `.pth` or safetensors file as f32 on the CPU, with `module.`
 /// stripped, plus the safetensors metadata.
@@ -102,19 +102,6 @@ pub fn check_layout(
     Ok(())
 }
 
-/// The largest `|a - b|` over all elements, in f32: how far an output is from its reference.
-pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
-    if a.dims() != b.dims() {
-        return Err(Error::shape("compared tensor", a.dims(), b.dims()));
-    }
-    Ok((a - b)?
-        .abs()?
-        .flatten_all()?
-        .max(0)?
-        .to_dtype(DType::F32)?
-        .to_scalar::<f32>()?)
-}
-
 /// Metadata keys that checkpoints of every model family share.
 pub mod meta {
     /// The model family: `aum` or `ast`.
@@ -135,5 +122,5 @@ pub fn save_safetensors(
         tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let bytes = safetensors::serialize(sorted, Some(metadata))
         .map_err(|e| Error::InvalidInput(format!("cannot serialise {}: {e}", path.display())))?;
-    crate::io::write_atomic(path, &bytes)
+    crate::write_atomic(path, &bytes)
 }

@@ -287,7 +287,7 @@ mod tests {
         ] {
             let got = dense.forward(input).unwrap();
             assert_eq!(got.dims(), want.dims());
-            let diff = crate::tensors::max_abs_diff(&got, &want).unwrap();
+            let diff = aum_testdata::max_abs_diff(&got, &want).unwrap();
             assert!(diff < 1e-5, "max abs diff {diff}");
         }
         let grads = trained
@@ -300,7 +300,7 @@ mod tests {
         // d(sum x·Wᵀ)/dW[o, i] = sum of x[.., i] over rows.
         let want = x.sum((0, 1)).unwrap().broadcast_as((5, 7)).unwrap();
         let got = grads.get(var.as_tensor()).unwrap();
-        assert!(crate::tensors::max_abs_diff(got, &want).unwrap() < 1e-4);
+        assert!(aum_testdata::max_abs_diff(got, &want).unwrap() < 1e-4);
     }
 
     #[test]

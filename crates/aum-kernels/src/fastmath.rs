@@ -1,6 +1,6 @@
 //! Branch-free `exp`, `ln`, `softplus` and `sigmoid` that LLVM vectorises, for the CPU kernels
 //! of the workspace (the selective scan, the conv + SiLU, attention's softmax), and slice
-//! helpers that run them with the best instruction set of the CPU.
+//! helpers that run them with the instruction set [`crate::Isa::detect`] picks.
 //!
 //! libm's `expf` is an opaque call, so a loop that calls it stays scalar; and Rust's saturating
 //! `f32 as i32` cast stops the vectoriser too. These versions round with the 1.5·2²³ "magic
@@ -146,7 +146,7 @@ pub fn sigmoid_into(x: &[f32], out: &mut [f32]) {
             *o = sigmoid::<M>(v);
         }
     }
-    with_best_isa!(body(x, out))
+    crate::dispatch!(body(x, out))
 }
 
 /// Replaces each row of `width` values by its softmax (`e^(v - max) / sum`), vectorised for
@@ -174,7 +174,7 @@ pub fn softmax_rows(data: &mut [f32], width: usize) {
             }
         }
     }
-    with_best_isa!(body(data, width))
+    crate::dispatch!(body(data, width))
 }
 
 /// Folds `values` with `f` into 16 independent lanes, then the lanes into one value.
@@ -243,38 +243,8 @@ pub fn gelu_erf_in_place(data: &mut [f32]) {
             *v = 0.5 * *v * (1.0 + erf::<M>(*v * std::f32::consts::FRAC_1_SQRT_2));
         }
     }
-    with_best_isa!(body(data))
+    crate::dispatch!(body(data))
 }
-
-/// Calls a generic `body::<M: Madd>(args)` compiled for AVX-512, AVX2 + FMA or the baseline,
-/// whichever this CPU supports, so LLVM vectorises it with the widest registers. `body` must
-/// be `#[inline(always)]`: only code inlined into the wrappers gets their instruction set (and
-/// `Fused`'s `mul_add` outside them is a slow library call).
-macro_rules! with_best_isa {
-    ($body:ident($($arg:expr),*)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-                f()
-            }
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-                f()
-            }
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX-512F, AVX2 and FMA.
-                return unsafe { avx512(|| $body::<Fused>($($arg),*)) };
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { avx2(|| $body::<Fused>($($arg),*)) };
-            }
-        }
-        $body::<Plain>($($arg),*)
-    }};
-}
-use with_best_isa;
 
 #[cfg(test)]
 mod tests {

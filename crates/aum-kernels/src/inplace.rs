@@ -1,0 +1,101 @@
+//! Softmax and exact GELU that overwrite a fresh CPU tensor with vectorised math: candle's
+//! versions call libm's scalar `expf`/`erf` per element and allocate a second tensor, which at
+//! thousands of tokens costs about as much as AST's matmuls. Off the CPU they are candle's ops.
+
+use candle_core::{Layout, Result, Tensor};
+
+/// Softmax over the last dimension of `t`, computed in its own storage on the CPU (candle's
+/// `softmax_last_dim` elsewhere). Takes `t` by value: no other view of it may be read after.
+pub fn softmax_last_dim_in_place(t: Tensor) -> Result<Tensor> {
+    if !t.device().is_cpu() {
+        return candle_nn::ops::softmax_last_dim(&t);
+    }
+    let t = t.contiguous()?;
+    t.inplace_op1(&SoftmaxInPlace)?;
+    Ok(t)
+}
+
+/// The exact (erf) GELU of `t`, computed in its own storage on the CPU (candle's `gelu_erf`
+/// elsewhere). Takes `t` by value: no other view of it may be read after.
+pub fn gelu_erf_in_place(t: Tensor) -> Result<Tensor> {
+    if !t.device().is_cpu() {
+        return t.gelu_erf();
+    }
+    let t = t.contiguous()?;
+    t.inplace_op1(&GeluInPlace)?;
+    Ok(t)
+}
+
+/// Softmax over the last dimension of a fresh CPU tensor, in place and with the vectorised
+/// `exp` of [`crate::fastmath`]: candle's calls libm's scalar `expf` per score and allocates
+/// a second score matrix, which at thousands of tokens costs about as much as the matmuls.
+struct SoftmaxInPlace;
+
+impl candle_core::InplaceOp1 for SoftmaxInPlace {
+    fn name(&self) -> &'static str {
+        "softmax-in-place"
+    }
+
+    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &Layout) -> Result<()> {
+        use rayon::prelude::*;
+        let width = layout.dims().last().copied().unwrap_or(1);
+        let data = contiguous_f32(storage, layout, "softmax")?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        // 16 rows per task: enough work to amortise the task, many tasks to balance.
+        data.par_chunks_mut(16 * width)
+            .for_each(|rows| crate::fastmath::softmax_rows(rows, width));
+        Ok(())
+    }
+}
+
+/// The exact GELU of a fresh CPU tensor, in place and vectorised ([`crate::fastmath`]):
+/// candle's calls a scalar `erf` per element, an eighth of the forward pass at 2048 tokens.
+struct GeluInPlace;
+
+impl candle_core::InplaceOp1 for GeluInPlace {
+    fn name(&self) -> &'static str {
+        "gelu-in-place"
+    }
+
+    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &Layout) -> Result<()> {
+        use rayon::prelude::*;
+        let data = contiguous_f32(storage, layout, "gelu")?;
+        data.par_chunks_mut(1 << 14)
+            .for_each(crate::fastmath::gelu_erf_in_place);
+        Ok(())
+    }
+}
+
+/// The part of a CPU storage a contiguous f32 layout covers.
+fn contiguous_f32<'a>(
+    storage: &'a mut candle_core::CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a mut [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: input not contiguous")))?;
+    match storage {
+        candle_core::CpuStorage::F32(data) => Ok(&mut data[start..end]),
+        _ => candle_core::bail!("{op}: input must be f32"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn match_candle_ops() {
+        let x = (Tensor::randn(0f32, 3.0, (3, 5, 37), &Device::Cpu).unwrap() - 1.0).unwrap();
+        let want = candle_nn::ops::softmax_last_dim(&x).unwrap();
+        let got = softmax_last_dim_in_place(x.copy().unwrap()).unwrap();
+        assert!(aum_testdata::max_abs_diff(&got, &want).unwrap() < 1e-6);
+        let want = x.gelu_erf().unwrap();
+        let got = gelu_erf_in_place(x.copy().unwrap()).unwrap();
+        assert!(aum_testdata::max_abs_diff(&got, &want).unwrap() < 1e-5);
+    }
+}

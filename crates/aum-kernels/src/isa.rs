@@ -1,0 +1,135 @@
+//! The one CPU dispatcher of the workspace: every hand-vectorised kernel (fastmath, conv+SiLU,
+//! the selective scan) asks [`Isa::detect`] which instruction set to run, so that one
+//! environment variable, `AUM_ISA`, caps all of them for testing and timing the slower paths.
+
+use std::sync::OnceLock;
+
+/// The instruction sets the kernels are compiled for, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Whatever the compilation target allows (SSE2 on default x86-64), without FMA.
+    Portable,
+    /// 256-bit vectors with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    /// 512-bit vectors (AVX-512F and DQ) with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// The environment variable that caps [`Isa::detect`]: `avx512`, `avx2` or `portable`.
+pub const ISA_ENV: &str = "AUM_ISA";
+
+impl Isa {
+    /// The best instruction set this CPU has, capped by [`ISA_ENV`] (read once per process).
+    ///
+    /// # Panics
+    /// When the variable holds something other than the three names: a typo must not silently
+    /// test the fast path.
+    pub fn detect() -> Self {
+        static ISA: OnceLock<Isa> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            let cap = std::env::var(ISA_ENV).unwrap_or_default();
+            let cap = match cap.as_str() {
+                "" | "avx512" => None,
+                other => Some(Self::parse(other).unwrap_or_else(|| {
+                    panic!("{ISA_ENV}={other}: expected avx512, avx2 or portable")
+                })),
+            };
+            let best = Self::best_available();
+            cap.map_or(best, |c| c.min(best))
+        })
+    }
+
+    /// The instruction set named `avx512`, `avx2` or `portable` (on x86-64; elsewhere only
+    /// `portable`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            #[cfg(target_arch = "x86_64")]
+            "avx512" => Some(Isa::Avx512),
+            #[cfg(target_arch = "x86_64")]
+            "avx2" => Some(Isa::Avx2Fma),
+            "portable" => Some(Isa::Portable),
+            _ => None,
+        }
+    }
+
+    /// What the CPU supports, ignoring the cap.
+    fn best_available() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            let avx512 =
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq");
+            if fma && avx512 {
+                return Isa::Avx512;
+            }
+            if fma {
+                return Isa::Avx2Fma;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// A short name for reports: `avx512f+fma`, `avx2+fma` or `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => "avx512f+fma",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => "avx2+fma",
+            Isa::Portable => "portable",
+        }
+    }
+}
+
+/// Calls `body(args)`, a generic `body::<M: Madd>` that must be `#[inline(always)]`, compiled
+/// for the instruction set [`Isa::detect`] picks, so LLVM vectorises it with the widest
+/// registers allowed. Only code inlined into the wrappers gets their instruction set, and
+/// `Fused`'s `mul_add` outside them is a slow library call, hence `Plain` on the portable path.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dispatch {
+    ($body:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+            unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            match $crate::Isa::detect() {
+                // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
+                $crate::Isa::Avx512 => {
+                    return unsafe { avx512(|| $body::<$crate::fastmath::Fused>($($arg),*)) }
+                }
+                // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
+                $crate::Isa::Avx2Fma => {
+                    return unsafe { avx2(|| $body::<$crate::fastmath::Fused>($($arg),*)) }
+                }
+                $crate::Isa::Portable => {}
+            }
+        }
+        $body::<$crate::fastmath::Plain>($($arg),*)
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_order() {
+        assert_eq!(Isa::parse("portable"), Some(Isa::Portable));
+        assert_eq!(Isa::parse("sse"), None);
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert!(Isa::Avx512 > Isa::Avx2Fma && Isa::Avx2Fma > Isa::Portable);
+            assert_eq!(Isa::parse("avx2"), Some(Isa::Avx2Fma));
+        }
+        assert!(Isa::detect() <= Isa::best_available());
+    }
+}

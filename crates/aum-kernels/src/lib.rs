@@ -1,0 +1,29 @@
+//! The CPU numeric kernels that Audio Mamba and AST share, behind one instruction-set
+//! dispatcher ([`Isa`], capped by the `AUM_ISA` environment variable).
+//!
+//! - [`Dense`]: the models' linear layer, with fixed weights packed for the CPU GEMM, and
+//!   [`handing_over`], the `VarBuilder` that moves a checkpoint's tensors into it one by one;
+//! - [`conv_silu`]: the depthwise causal / anti-causal conv + SiLU of a Mamba branch, fused,
+//!   with its backward pass;
+//! - [`fastmath`]: vectorisable `exp`, `softplus`, `sigmoid`, `erf`, and in-place softmax and
+//!   GELU over slices, and [`softmax_last_dim_in_place`] / [`gelu_erf_in_place`] over tensors;
+//! - [`spectrogram_patches`]: the 16x16 patch gather both models start with;
+//! - [`bilinear_matrix`]: torch's antialiased bilinear resize along one axis (positional
+//!   embeddings on another grid).
+//!
+//! Each op falls back to plain candle ops off the CPU, so the same model code runs on CUDA.
+
+mod conv;
+mod dense;
+pub mod fastmath;
+mod inplace;
+mod interp;
+mod isa;
+mod patches;
+
+pub use conv::{conv_silu, ConvSide};
+pub use dense::{dense, handing_over, Dense};
+pub use inplace::{gelu_erf_in_place, softmax_last_dim_in_place};
+pub use interp::bilinear_matrix;
+pub use isa::{Isa, ISA_ENV};
+pub use patches::spectrogram_patches;
