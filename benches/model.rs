@@ -15,7 +15,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 fn model(c: &mut Criterion) {
     for (name, cfg) in [("tiny", AumConfig::tiny()), ("small", AumConfig::small())] {
-        let m = aum_model::random_untracked(|vb| AumModel::new(cfg.clone(), vb)).unwrap();
+        let m = aum_model::random_untracked(&Device::Cpu, |vb| Ok(AumModel::new(cfg.clone(), vb)?))
+            .unwrap();
         let x = Tensor::randn(0f32, 1.0, (1, 1024, 128), &Device::Cpu).unwrap();
         c.bench_function(&format!("aum-{name} forward, 1024 frames"), |b| {
             b.iter(|| m.forward_t(&x, false).unwrap())

@@ -2,20 +2,28 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Shape of an AST model: ViT sizes, patch grid and input/output sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AstConfig {
+    /// Embedding width (768 for ViT-Base).
     pub hidden: usize,
+    /// Number of transformer blocks.
     pub layers: usize,
+    /// Attention heads per block; must divide `hidden`.
     pub heads: usize,
     /// MLP width.
     pub mlp: usize,
     /// Square patch size (16).
     pub patch: usize,
+    /// Patch stride along frequency, in bins (10–16; 16 means no overlap).
     pub frequency_stride: usize,
+    /// Patch stride along time, in frames (10–16; 16 means no overlap).
     pub time_stride: usize,
     /// Input frames (`max_length`): 1024 for AudioSet, 128 for Speech Commands.
     pub frames: usize,
+    /// Mel bins per input frame (128).
     pub num_mel_bins: usize,
+    /// Number of output classes (527 for AudioSet, 35 for Speech Commands).
     pub num_classes: usize,
     /// LayerNorm eps of the blocks and final norm (HF: 1e-12; original timm: 1e-6).
     pub layer_norm_eps: f64,
@@ -81,11 +89,14 @@ impl AstConfig {
         )
     }
 
+    /// Number of patches (frequency × time) for the configured `frames`.
     pub fn num_patches(&self) -> usize {
         let (f, t) = self.grid_for(self.frames);
         f * t
     }
 
+    /// Checks that heads divide `hidden`, sizes are positive and the strides give a patch;
+    /// fails with [`aum_core::Error::InvalidInput`] otherwise.
     pub fn validate(&self) -> aum_core::Result<()> {
         let bad = |m: String| {
             Err(aum_core::Error::InvalidInput(format!(

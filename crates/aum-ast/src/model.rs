@@ -133,6 +133,8 @@ pub struct AstModel {
 }
 
 impl AstModel {
+    /// Builds the model from `vb` under HuggingFace names, validating `cfg` first; a `vb`
+    /// that creates variables initialises them as ViT does (normal, std 0.02).
     pub fn new(cfg: AstConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::wrap)?;
         let (h, p) = (cfg.hidden, cfg.patch);
@@ -167,6 +169,7 @@ impl AstModel {
         })
     }
 
+    /// The configuration the model was built with.
     pub fn config(&self) -> &AstConfig {
         &self.cfg
     }
@@ -229,6 +232,7 @@ impl AstModel {
         )
     }
 
+    /// The device the parameters live on.
     pub fn device(&self) -> &Device {
         self.pos.device()
     }

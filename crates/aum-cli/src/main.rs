@@ -41,13 +41,13 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
     /// Decode, fbank, and both, for a 10 s 16 kHz clip; batch scaling over threads.
-    Fbank(commands::bench_fbank::BenchFbankArgs),
+    Fbank(commands::bench::fbank::BenchFbankArgs),
     /// Selective-scan forward and backward against the reference and a tensor-op loop.
-    Scan(commands::bench_scan::BenchScanArgs),
+    Scan(commands::bench::scan::BenchScanArgs),
     /// Audio Mamba forward time and peak memory per size and clip length.
-    Model(commands::bench_model::BenchModelArgs),
+    Model(commands::bench::model::BenchModelArgs),
     /// The paper's efficiency study: AuM against AST at growing token counts.
-    Compare(commands::bench_compare::BenchCompareArgs),
+    Compare(commands::bench::compare::BenchCompareArgs),
 }
 
 fn main() {
@@ -62,10 +62,10 @@ fn main() {
         Command::Scan(a) => commands::scan::run(a),
         Command::Train(a) => commands::train::run(a),
         Command::Eval(a) => commands::eval::run(a),
-        Command::Bench(BenchCommand::Fbank(a)) => commands::bench_fbank::run(a),
-        Command::Bench(BenchCommand::Scan(a)) => commands::bench_scan::run(a),
-        Command::Bench(BenchCommand::Model(a)) => commands::bench_model::run(a),
-        Command::Bench(BenchCommand::Compare(a)) => commands::bench_compare::run(a),
+        Command::Bench(BenchCommand::Fbank(a)) => commands::bench::fbank::run(a),
+        Command::Bench(BenchCommand::Scan(a)) => commands::bench::scan::run(a),
+        Command::Bench(BenchCommand::Model(a)) => commands::bench::model::run(a),
+        Command::Bench(BenchCommand::Compare(a)) => commands::bench::compare::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -10,21 +10,31 @@ pub enum Error {
     /// An I/O failure on a named file.
     #[error("{path}: {source}")]
     Io {
+        /// The file that failed.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
     /// Audio that could not be decoded (unsupported codec, corrupt stream, no audio track ...).
     #[error("{path}: {message}")]
-    Decode { path: PathBuf, message: String },
+    Decode {
+        /// The file that failed to decode.
+        path: PathBuf,
+        /// The decoder's description of the failure.
+        message: String,
+    },
     /// An argument or input outside what the operation accepts.
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// A tensor whose shape is not the one required.
     #[error("tensor `{name}`: expected shape {expected}, got {actual}")]
     Shape {
+        /// The tensor's name (checkpoint key or argument).
         name: String,
+        /// The required shape, Debug-formatted.
         expected: String,
+        /// The shape found, Debug-formatted.
         actual: String,
     },
     /// A tensor missing from a checkpoint or a feature file.
@@ -58,4 +68,5 @@ impl Error {
     }
 }
 
+/// `std::result::Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

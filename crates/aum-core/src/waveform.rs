@@ -55,6 +55,7 @@ impl Waveform {
         self.sample_rate
     }
 
+    /// Number of channels (at least 1).
     pub fn num_channels(&self) -> usize {
         self.channels.len()
     }
@@ -64,6 +65,7 @@ impl Waveform {
         self.channels.first().map_or(0, Vec::len)
     }
 
+    /// Duration in seconds (`num_frames / sample_rate`).
     pub fn duration_secs(&self) -> f64 {
         self.num_frames() as f64 / self.sample_rate as f64
     }

@@ -20,6 +20,7 @@ pub struct Augment {
 }
 
 impl Augment {
+    /// No augmentation (the default): for evaluation.
     pub fn none() -> Self {
         Self::default()
     }

@@ -53,12 +53,16 @@ pub struct Batch {
     pub targets: Vec<f32>,
     /// The clips of the batch (first clip of a mixed pair).
     pub indices: Vec<usize>,
+    /// Frames per clip (`T`).
     pub frames: usize,
+    /// Mel bins per frame (`F`).
     pub bins: usize,
+    /// Number of classes (`C`).
     pub classes: usize,
 }
 
 impl Batch {
+    /// Number of clips in the batch (`B`).
     pub fn size(&self) -> usize {
         self.indices.len()
     }
@@ -127,9 +131,13 @@ pub fn build_batch(
 /// The batches of one epoch, and how they are made.
 #[derive(Debug, Clone)]
 pub struct EpochPlan {
+    /// Clip indices of each batch, in order.
     pub batches: Vec<Vec<usize>>,
+    /// Augmentations applied to every batch.
     pub augment: Augment,
+    /// Run seed; with `epoch` and the batch index it seeds each batch's randomness.
     pub seed: u64,
+    /// Epoch number, from 0.
     pub epoch: usize,
 }
 

@@ -23,6 +23,7 @@ pub struct FeatureCache {
 }
 
 impl FeatureCache {
+    /// Opens the cache in `dir`, creating the folder if needed.
     pub fn new(dir: impl Into<PathBuf>) -> aum_core::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(|e| aum_core::Error::io(&dir, e))?;
@@ -64,6 +65,7 @@ impl FeatureCache {
         (data.len() == frames * bins).then_some(Features { data, frames, bins })
     }
 
+    /// Writes an entry atomically: frames and bins as little-endian `u32`, then the `f32` data.
     pub fn write(path: &Path, f: &Features) -> aum_core::Result<()> {
         let mut bytes = Vec::with_capacity(8 + f.data.len() * 4);
         bytes.extend_from_slice(&(f.frames as u32).to_le_bytes());

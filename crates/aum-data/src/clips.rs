@@ -20,14 +20,18 @@ pub struct Example {
 /// One clip: a file and the indices of its labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clip {
+    /// The audio file.
     pub path: PathBuf,
+    /// Indices into the list's [`LabelSet`]; one for single-label data.
     pub labels: Vec<usize>,
 }
 
 /// A labelled list of clips, decoded on demand.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipList {
+    /// The clips, in loader order.
     pub clips: Vec<Clip>,
+    /// The label names the clips' indices refer to.
     pub labels: LabelSet,
 }
 

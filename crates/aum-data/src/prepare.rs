@@ -24,27 +24,36 @@ pub enum Source {
 /// A clip that could not be used, and why.
 #[derive(Debug, Clone)]
 pub struct Skipped {
+    /// The clip's file path.
     pub source: String,
+    /// Why it failed.
     pub error: String,
 }
 
 /// A dataset ready for batching: the usable clips' data and targets, in list order.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// Features or waveforms of the kept clips.
     pub source: Source,
+    /// Multi-hot target of each kept clip, `num_classes` long.
     pub targets: Vec<Vec<f32>>,
     /// File of each kept clip.
     pub sources: Vec<String>,
+    /// Clips that failed to load, with their errors.
     pub skipped: Vec<Skipped>,
+    /// The front end the features were (or will be) computed with.
     pub front_end: FrontEnd,
+    /// Number of labels of the clip list.
     pub num_classes: usize,
 }
 
 impl Prepared {
+    /// Number of usable clips.
     pub fn len(&self) -> usize {
         self.targets.len()
     }
 
+    /// Whether no clip was usable.
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }
@@ -67,6 +76,7 @@ pub struct PrepareOptions {
     pub workers: usize,
     /// Capacity of the queue between workers and the collector.
     pub queue: usize,
+    /// Feature cache to read and fill; `None` computes every clip afresh.
     pub cache: Option<FeatureCache>,
 }
 

@@ -18,6 +18,7 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 impl Rng {
+    /// A generator whose state is expanded from `seed` by SplitMix64.
     pub fn new(seed: u64) -> Self {
         let mut st = seed;
         Self {
@@ -42,6 +43,7 @@ impl Rng {
         Self::new(h)
     }
 
+    /// The next 64 uniformly random bits.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);

@@ -8,9 +8,13 @@ use aum_core::Error;
 /// split it is used as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Split {
+    /// Every clip, whatever its split.
     All,
+    /// The training split.
     Train,
+    /// The validation split (`valid`, `validation`, `val`, `dev`).
     Valid,
+    /// The test split (`test`, `eval`).
     Test,
     /// Every speaker but one: the training side of leave-one-speaker-out (FSDD).
     TrainWithout(String),

@@ -21,7 +21,9 @@ use crate::wav::{self, WavRead};
 /// warning instead of an error, because a long recording with a bad tail is still useful.
 #[derive(Debug, Clone)]
 pub struct Decoded {
+    /// The decoded audio (possibly a prefix, see above).
     pub wave: Waveform,
+    /// Problems that did not stop decoding; empty for a clean file.
     pub warnings: Vec<String>,
 }
 

@@ -20,28 +20,36 @@ use crate::window::{window, WindowType};
 pub struct FbankOptions {
     /// Sample rate of the input, Hz.
     pub sample_rate: f64,
+    /// Frame length, ms.
     pub frame_length_ms: f64,
+    /// Frame shift (hop), ms.
     pub frame_shift_ms: f64,
     /// Only whole frames inside the signal (true), or frames centred on multiples of the shift
     /// with the signal reflected at the edges (false).
     pub snip_edges: bool,
     /// Zero-pad each frame to the next power of two before the FFT.
     pub round_to_power_of_two: bool,
+    /// Pre-emphasis coefficient `c` in `x[n] - c * x[n - 1]` (0 disables it).
     pub preemphasis: f32,
     /// Subtract each frame's mean before pre-emphasis.
     pub remove_dc_offset: bool,
+    /// Analysis window applied to each frame.
     pub window_type: WindowType,
+    /// `c` of the Blackman window; used only with [`WindowType::Blackman`].
     pub blackman_coeff: f64,
     /// Standard deviation of Gaussian noise added to each frame (0 disables dithering).
     pub dither: f32,
     /// Seed of the dither noise, so dithered features are reproducible.
     pub dither_seed: u64,
+    /// Lower edge of the mel bank, Hz.
     pub low_freq: f64,
     /// Upper edge of the mel bank; `<= 0` means `nyquist + high_freq`.
     pub high_freq: f64,
+    /// Number of triangular mel filters (at least 3; 128 for AuM/AST).
     pub num_mel_bins: usize,
     /// Power spectrum (true) or magnitude spectrum (false).
     pub use_power: bool,
+    /// Natural log of the mel energies (floored at `f32::EPSILON`) rather than linear energies.
     pub use_log_fbank: bool,
     /// Append (htk_compat) or prepend the log frame energy as an extra column.
     pub use_energy: bool,
@@ -104,10 +112,12 @@ impl FbankOptions {
         (self.sample_rate * self.frame_length_ms * 0.001) as usize
     }
 
+    /// Samples between frame starts (`int(sr * shift_ms * 0.001)`).
     pub fn window_shift(&self) -> usize {
         (self.sample_rate * self.frame_shift_ms * 0.001) as usize
     }
 
+    /// FFT length: the window size, rounded up to a power of two if `round_to_power_of_two`.
     pub fn padded_window_size(&self) -> usize {
         let w = self.window_size();
         if self.round_to_power_of_two {
@@ -140,8 +150,11 @@ impl FbankOptions {
 /// Features of one clip: `frames x bins`, row-major, f32.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
+    /// `frames * bins` values, frame after frame.
     pub data: Vec<f32>,
+    /// Number of frames (rows).
     pub frames: usize,
+    /// Values per frame (columns): mel bins, plus energy if enabled.
     pub bins: usize,
 }
 
@@ -180,6 +193,8 @@ impl std::fmt::Debug for KaldiFbank {
 }
 
 impl KaldiFbank {
+    /// Builds the window, mel bank and FFT plan; fails on a frame under 2 samples, a zero
+    /// shift or a mel bank the sample rate cannot hold.
     pub fn new(opts: FbankOptions) -> Result<Self> {
         let size = opts.window_size();
         let shift = opts.window_shift();
@@ -212,6 +227,7 @@ impl KaldiFbank {
         Self::new(FbankOptions::aum(sample_rate as f64))
     }
 
+    /// The options the extractor was built with.
     pub fn options(&self) -> &FbankOptions {
         &self.opts
     }

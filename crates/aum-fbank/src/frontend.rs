@@ -13,12 +13,16 @@ use crate::resample::resample;
 pub enum Preset {
     /// AudioSet-2M and AS-20K (also the HF AST feature extractor's constants).
     AudioSet,
+    /// VGGSound (309 classes).
     VggSound,
+    /// VoxCeleb 1 speaker identification (1251 speakers).
     VoxCeleb,
+    /// Speech Commands v2 (35 words, 128-frame clips).
     SpeechCommands,
 }
 
 impl Preset {
+    /// Every preset, in declaration order.
     pub const ALL: [Preset; 4] = [
         Preset::AudioSet,
         Preset::VggSound,
@@ -26,6 +30,7 @@ impl Preset {
         Preset::SpeechCommands,
     ];
 
+    /// Lower-case name, as accepted by `FromStr`.
     pub fn name(self) -> &'static str {
         match self {
             Preset::AudioSet => "audioset",
@@ -93,6 +98,7 @@ pub fn normalize(f: &mut Features, mean: f32, std: f32) {
 pub struct FrontEnd {
     /// Normalisation mean and std.
     pub mean: f32,
+    /// Normalisation std (the divisor is `2 * std`).
     pub std: f32,
     /// Output frames (pad or crop); `None` keeps the clip's own length (AuM's long-audio mode).
     pub frames: Option<usize>,

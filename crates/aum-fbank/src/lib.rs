@@ -16,7 +16,7 @@
 //!     .collect();
 //! let wave = Waveform::mono(tone, 16_000)?;
 //!
-//! let fbank = KaldiFbank::aum(16_000)?.compute(&wave.channels[0]);
+//! let fbank = KaldiFbank::aum(16_000)?.compute(&wave.channels()[0]);
 //! assert_eq!((fbank.frames, fbank.bins), (98, 128));
 //!
 //! let input = FrontEnd::aum(Preset::AudioSet).model_input(&wave)?;

@@ -11,7 +11,9 @@ pub fn mel_scale(freq: f64) -> f64 {
 /// One triangular filter: `weights[i]` applies to FFT bin `start + i`.
 #[derive(Debug, Clone)]
 pub struct MelFilter {
+    /// First FFT bin the filter covers.
     pub start: usize,
+    /// Triangle weights of bins `start..start + weights.len()`.
     pub weights: Vec<f32>,
 }
 

@@ -45,6 +45,7 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
 /// ln 2 split in two (Cody-Waite) so that `x - k·ln2` is exact for the `k` that occur.
 pub const LN2_HI: f32 = 0.693_359_4;
+/// The low part of ln 2: `LN2_HI + LN2_LO` is ln 2 beyond f32 precision.
 pub const LN2_LO: f32 = -2.121_944_4e-4;
 /// Below this `exp` returns 0: the true value is under 1.7e-38, and keeping the result a normal
 /// number avoids slow denormal arithmetic in the recurrence.

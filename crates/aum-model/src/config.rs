@@ -78,9 +78,13 @@ pub struct AumConfig {
     pub num_mel_bins: usize,
     /// Frames of the input spectrogram the positional embedding was trained for.
     pub frames: usize,
+    /// Number of output classes (527 for AudioSet).
     pub num_classes: usize,
+    /// Bidirectional scheme of the mixers.
     pub variant: Variant,
+    /// Where the CLS token is inserted among the patch tokens.
     pub cls_position: ClsPosition,
+    /// RMSNorm eps of the blocks and final norm (1e-5).
     pub norm_eps: f64,
 }
 
@@ -131,6 +135,7 @@ impl AumConfig {
         }
     }
 
+    /// Width of the mixer's inner (SSM) channels: `expand * embed_dim`.
     pub fn d_inner(&self) -> usize {
         self.expand * self.embed_dim
     }
@@ -149,6 +154,7 @@ impl AumConfig {
         self.grid_for(self.frames)
     }
 
+    /// Number of patch tokens N of the trained grid (excluding CLS).
     pub fn num_patches(&self) -> usize {
         let (f, t) = self.grid();
         f * t

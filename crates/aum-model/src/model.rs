@@ -48,6 +48,8 @@ pub struct ForwardTrace {
 }
 
 impl AumModel {
+    /// Builds the model from `vb` under the official parameter names, validating `cfg` first;
+    /// the scan runs on CUDA when `vb` is on a CUDA device, on the CPU otherwise.
     pub fn new(cfg: AumConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::wrap)?;
         let d = cfg.embed_dim;
@@ -106,10 +108,12 @@ impl AumModel {
         })
     }
 
+    /// The configuration the model was built with.
     pub fn config(&self) -> &AumConfig {
         &self.cfg
     }
 
+    /// The device the parameters live on.
     pub fn device(&self) -> &Device {
         self.head.device()
     }

@@ -206,19 +206,30 @@ impl ScanDims {
 /// for callers that build or load a problem and scan it, such as the CLI and benchmarks.
 #[derive(Clone, Debug)]
 pub struct ScanData {
+    /// The problem sizes.
     pub dims: ScanDims,
+    /// (batch, L, d_inner).
     pub u: Vec<f32>,
+    /// (batch, L, d_inner), before bias and softplus.
     pub delta: Vec<f32>,
+    /// (d_inner, d_state).
     pub a: Vec<f32>,
+    /// (batch, L, groups, d_state).
     pub b: Vec<f32>,
+    /// (batch, L, groups, d_state).
     pub c: Vec<f32>,
+    /// (d_inner): the skip term `D·u`.
     pub d: Option<Vec<f32>>,
+    /// (batch, L, d_inner): the gate, `y *= silu(z)`.
     pub z: Option<Vec<f32>>,
+    /// (d_inner): added to delta before softplus.
     pub delta_bias: Option<Vec<f32>>,
+    /// (batch, d_inner, d_state): the initial state (zero if absent).
     pub h0: Option<Vec<f32>>,
 }
 
 impl ScanData {
+    /// Borrows the data as [`ScanSlices`] for the scan functions.
     pub fn slices(&self) -> ScanSlices<'_> {
         ScanSlices {
             dims: self.dims,

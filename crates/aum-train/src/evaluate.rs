@@ -14,9 +14,11 @@ use crate::metrics::{confusion_matrix, Metrics};
 /// The outcome of one evaluation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
+    /// Accuracy, mAP, AUC and loss over the whole set.
     pub metrics: Metrics,
     /// Sigmoid score per clip and class, in dataset order.
     pub scores: Vec<Vec<f32>>,
+    /// Target per clip and class, in dataset order.
     pub targets: Vec<Vec<f32>>,
     /// `[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,

@@ -14,6 +14,7 @@ pub enum Loss {
 }
 
 impl Loss {
+    /// The scalar loss of `(batch, classes)` logits against targets of the same shape.
     pub fn compute(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         match self {
             Loss::Bce => bce_with_logits(logits, targets),

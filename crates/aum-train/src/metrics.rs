@@ -175,6 +175,7 @@ pub fn confusion_matrix(
 pub struct Metrics {
     /// Top-1 accuracy (argmax output = argmax target).
     pub accuracy: f64,
+    /// Top-5 accuracy (argmax target among the 5 highest outputs).
     pub top5: f64,
     /// Mean average precision over the classes that have positives.
     pub map: f64,
@@ -184,6 +185,7 @@ pub struct Metrics {
     pub dprime: f64,
     /// Mean loss of the recipe's criterion.
     pub loss: f64,
+    /// Number of clips evaluated.
     pub clips: usize,
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use candle_core::{backprop::GradStore, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+/// How weight decay enters the update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
@@ -17,17 +18,24 @@ pub enum OptimizerKind {
     AdamW,
 }
 
+/// Adam(W) hyper-parameters, as PyTorch names them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdamConfig {
+    /// Adam (L2 decay) or AdamW (decoupled decay).
     pub kind: OptimizerKind,
+    /// Decay rate of the first moment.
     pub beta1: f64,
+    /// Decay rate of the second moment.
     pub beta2: f64,
+    /// Added to the bias-corrected `sqrt(v)` in the denominator.
     pub eps: f64,
+    /// Weight-decay factor (0 disables it).
     pub weight_decay: f64,
 }
 
 /// Adam(W) over named variables. Variables are kept in name order.
 pub struct Adam {
+    /// Kind and hyper-parameters (the learning rate is passed to each step).
     pub config: AdamConfig,
     params: Vec<(String, Var)>,
     m: Vec<Tensor>,
@@ -37,6 +45,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// An optimiser over `params` with zero moments and no steps taken.
     pub fn new(mut params: Vec<(String, Var)>, config: AdamConfig) -> Result<Self> {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let zeros = |p: &Var| p.as_tensor().zeros_like();
@@ -57,6 +66,7 @@ impl Adam {
         })
     }
 
+    /// The optimised variables with their names, sorted by name.
     pub fn params(&self) -> &[(String, Var)] {
         &self.params
     }

@@ -21,6 +21,7 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// This metric's value in `m` (higher is better).
     pub fn of(self, m: &crate::Metrics) -> f64 {
         match self {
             Metric::Map => m.map,
@@ -29,15 +30,24 @@ impl Metric {
     }
 }
 
+/// A training recipe: loss, optimiser, schedule, batching, augmentation and input length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
+    /// Canonical recipe name (one of [`RECIPES`]).
     pub name: String,
+    /// Training and evaluation criterion.
     pub loss: Loss,
+    /// Adam(W) settings.
     pub optimizer: AdamConfig,
+    /// Learning rate, warm-up and step decay.
     pub schedule: Schedule,
+    /// Number of training epochs.
     pub epochs: usize,
+    /// Clips per training batch.
     pub batch_size: usize,
+    /// Clips per evaluation batch.
     pub eval_batch_size: usize,
+    /// Augmentations of the training batches.
     pub augment: Augment,
     /// Balanced sampling (weights `sum 1000 / (count + 0.01)`) instead of shuffling.
     pub balanced: bool,
@@ -45,14 +55,17 @@ pub struct Recipe {
     pub frames: usize,
     /// Normalisation statistics of this preset.
     pub preset: String,
+    /// Validation metric that picks the best epoch.
     pub metric: Metric,
     /// Global gradient-norm limit, if any.
     pub clip_grad: Option<f64>,
+    /// Seed of the model initialisation, the epoch orders and the augmentations.
     pub seed: u64,
     /// The model trained when none is named (`aum-tiny`, `ast-small`, ...).
     pub model: String,
     /// Width and depth overriding the model preset's (the small FSDD models).
     pub embed_dim: Option<usize>,
+    /// Number of blocks overriding the model preset's.
     pub depth: Option<usize>,
 }
 
@@ -121,6 +134,8 @@ fn official(
 }
 
 impl Recipe {
+    /// The recipe called `name` (one of [`RECIPES`]; case, `-` and `_` ignored, `as2m` and
+    /// `sc` accepted); fails with [`Error::InvalidInput`] otherwise.
     pub fn named(name: &str) -> Result<Self> {
         let masks = |freqm, timem, mixup, noise| Augment {
             mixup,

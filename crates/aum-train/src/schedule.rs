@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Linear stepwise warm-up, then a constant lr decayed at epoch milestones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
+    /// Peak learning rate, after warm-up and before decay.
     pub lr: f64,
     /// Iterations of warm-up (0: none). Upstream: 1000.
     pub warmup_steps: usize,
@@ -13,7 +15,9 @@ pub struct Schedule {
     pub warmup_every: usize,
     /// First epoch whose lr is multiplied by `decay`, and the spacing of later milestones.
     pub decay_start: usize,
+    /// Epochs between milestones (0: no decay).
     pub decay_every: usize,
+    /// Factor the lr is multiplied by at each milestone.
     pub decay: f64,
 }
 

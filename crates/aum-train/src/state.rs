@@ -21,36 +21,49 @@ const META_STATE: &str = "aum.train";
 pub struct EpochRecord {
     /// From 1.
     pub epoch: usize,
+    /// Mean training loss per clip (batches with a non-finite loss excluded).
     pub train_loss: f64,
     /// The lr at the epoch's last step.
     pub lr: f64,
+    /// Validation metrics; `None` without a validation set.
     pub val: Option<Metrics>,
     /// Training wall time so far, seconds (steps and evaluation, not data preparation).
     pub elapsed_s: f64,
+    /// Training throughput of the epoch, clips per second (evaluation time included).
     pub clips_per_s: f64,
 }
 
 /// Where a run stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
+    /// The recipe being run.
     pub recipe: Recipe,
+    /// The model being trained.
     pub model: ModelConfig,
+    /// Class names, in the model's output order.
     pub labels: Vec<String>,
     /// The epoch in progress (from 0) and its next batch.
     pub epoch: usize,
+    /// Next batch of the epoch in progress, from 0.
     pub batch: usize,
+    /// Batches trained over the whole run, skipped ones included; drives the lr schedule.
     pub global_step: usize,
+    /// Updates Adam has made (non-finite-loss batches skipped), for its bias correction.
     pub optimizer_steps: u64,
     /// Loss sum and clips of the epoch in progress.
     pub epoch_loss: f64,
+    /// Clips counted in `epoch_loss` (batches with a non-finite loss excluded).
     pub epoch_clips: usize,
     /// Best value of the recipe's metric and its epoch (from 1).
     pub best: Option<(f64, usize)>,
+    /// Every finished epoch, in order.
     pub history: Vec<EpochRecord>,
+    /// Training wall time so far, seconds (across resumptions).
     pub elapsed_s: f64,
 }
 
 impl Progress {
+    /// The class names as a [`LabelSet`].
     pub fn labels(&self) -> LabelSet {
         LabelSet::from_names(self.labels.clone())
     }
@@ -82,6 +95,7 @@ pub fn save(
 /// Weights, optimizer moments and progress saved by [`save`].
 pub type Loaded = (HashMap<String, Tensor>, HashMap<String, Tensor>, Progress);
 
+/// Reads a state written by [`save`]; errors name the file.
 pub fn load(path: &Path) -> Result<Loaded> {
     let (tensors, meta) = aum_io::read_tensors(path)?;
     split(tensors, &meta, path)

@@ -23,22 +23,35 @@ use aum_model::ModelConfig;
 
 /// Files a run writes in its output folder.
 pub const BEST: &str = "best.safetensors";
+/// The resumable state: weights, optimiser moments and [`Progress`].
 pub const LAST: &str = "last.safetensors";
+/// One JSON [`EpochRecord`] per line, per finished epoch.
 pub const METRICS: &str = "metrics.jsonl";
 
 /// What the loop reports to its caller (progress bars, plots).
 pub enum Event<'a> {
+    /// A training step is done.
     Step {
+        /// Epoch in progress, from 0.
         epoch: usize,
+        /// Batch just trained, from 0.
         batch: usize,
+        /// Batches in the epoch.
         batches: usize,
+        /// Mean loss of the batch (a non-finite one skipped the update).
         loss: f64,
+        /// Learning rate of the step.
         lr: f64,
+        /// Training throughput of the epoch so far, clips per second.
         clips_per_s: f64,
     },
+    /// An epoch is done, evaluated and saved.
     Epoch {
+        /// The epoch's summary, as appended to `metrics.jsonl`.
         record: &'a EpochRecord,
+        /// The validation result; `None` without a validation set.
         evaluation: Option<&'a Evaluation>,
+        /// Whether this epoch is the new best (and was saved to `best.safetensors`).
         best: bool,
     },
 }
@@ -46,6 +59,7 @@ pub enum Event<'a> {
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
+    /// Every epoch of the recipe ran.
     Completed,
     /// Stopped on request; `last.safetensors` holds the state to resume from.
     Interrupted,
@@ -54,7 +68,9 @@ pub enum Finish {
 /// Threads for batch building.
 #[derive(Debug, Clone, Copy)]
 pub struct Workers {
+    /// Worker threads (at least one runs).
     pub threads: usize,
+    /// Built batches that may wait in the queue (at least one).
     pub queue: usize,
 }
 
@@ -67,14 +83,18 @@ impl Default for Workers {
     }
 }
 
+/// A training run: the model, its optimiser, the prepared data and the output folder.
 pub struct Trainer {
+    /// The model being trained.
     pub net: Net,
     opt: Adam,
+    /// Where the run stands; saved to `last.safetensors`.
     pub progress: Progress,
     train: Prepared,
     val: Option<Prepared>,
     front_end: FrontEnd,
     out: PathBuf,
+    /// Batch-building threads for training and evaluation.
     pub workers: Workers,
 }
 
@@ -165,6 +185,7 @@ impl Trainer {
         })
     }
 
+    /// The configuration of the model being trained.
     pub fn spec(&self) -> &ModelConfig {
         self.net.spec()
     }

@@ -1,10 +1,6 @@
 //! One module per subcommand.
 
-pub mod bench_compare;
-pub mod bench_fbank;
-pub mod bench_gpu;
-pub mod bench_model;
-pub mod bench_scan;
+pub mod bench;
 pub mod classify;
 pub mod convert;
 pub mod eval;

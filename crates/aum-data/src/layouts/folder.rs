@@ -16,6 +16,8 @@ const SPLIT_DIRS: [(&str, &[&str]); 3] = [
     ("test", &["test", "eval"]),
 ];
 
+/// Loads the clips of `split` under `dir`, labelled by class folder (labels span all splits);
+/// without split folders every clip is returned. Fails when no audio file is found.
 pub fn load(dir: &Path, split: &Split) -> Result<ClipList> {
     single_split(dir, split)?;
     let has_splits = subdirs(dir)?.iter().any(|d| {

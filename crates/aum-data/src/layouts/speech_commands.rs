@@ -20,6 +20,7 @@ fn list(path: &Path) -> Result<HashSet<String>> {
         .collect())
 }
 
+/// Loads the clips of `split` from a Speech Commands root `dir`, one label per word folder.
 pub fn load(dir: &Path, split: &Split) -> Result<ClipList> {
     super::single_split(dir, split)?;
     let valid = list(&dir.join("validation_list.txt"))?;

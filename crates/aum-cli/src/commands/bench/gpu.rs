@@ -6,14 +6,11 @@
 //! h0, the gradient of last_state), then times it. GPU work is asynchronous, so every timing
 //! ends with a device synchronisation.
 
-use std::time::Instant;
-
+use super::timing;
 use anyhow::{bail, Context, Result};
 use aum_model::{AumConfig, AumModel};
 use aum_scan::{selective_scan, Backend, Direction, ScanInputs, ScanOptions};
-use candle_core::ModuleT;
-use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{DType, Device, ModuleT, Tensor, Var};
 
 /// States per channel, as in every Mamba checkpoint.
 const D_STATE: usize = 16;
@@ -21,21 +18,6 @@ const D_STATE: usize = 16;
 fn cuda_device() -> Result<Device> {
     Device::new_cuda(0)
         .context("opening CUDA device 0 (needs a GPU and a build with --features cuda)")
-}
-
-/// The fastest of `iters` runs after one warm-up, in ms, each ending with a synchronisation
-/// (the result of `f` is dropped inside the timed region).
-fn time_ms<T>(dev: &Device, iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
-    f()?;
-    dev.synchronize()?;
-    let mut best = f64::MAX;
-    for _ in 0..iters.max(1) {
-        let start = Instant::now();
-        f()?;
-        dev.synchronize()?;
-        best = best.min(start.elapsed().as_secs_f64() * 1e3);
-    }
-    Ok(best)
 }
 
 /// One scan problem's tensors, as variables so that autograd records the op.
@@ -289,8 +271,10 @@ pub fn scan(
                     backend: Backend::Cuda,
                     ..ScanOptions::default()
                 };
-                let op = time_ms(&dev, iters, || Ok(selective_scan(&p.inputs(), &opts)?))?;
-                let pack = time_ms(&dev, iters, || {
+                let op = timing::runs(&dev, iters, || Ok(selective_scan(&p.inputs(), &opts)?))?
+                    .best()
+                    * 1e3;
+                let pack = timing::runs(&dev, iters, || {
                     drop(Tensor::cat(
                         &[p.u.as_tensor(), p.delta.as_tensor(), p.z.as_tensor()],
                         0,
@@ -305,13 +289,17 @@ pub fn scan(
                         0,
                     )?);
                     Ok(())
-                })?;
+                })?
+                .best()
+                    * 1e3;
                 let gy = Tensor::rand(-1f32, 1.0, (batch, len, d_inner), &dev)?.to_dtype(dtype)?;
-                let fb = time_ms(&dev, iters, || {
+                let fb = timing::runs(&dev, iters, || {
                     let out = selective_scan(&p.inputs(), &opts)?;
                     drop((out.y * &gy)?.sum_all()?.backward()?);
                     Ok(())
-                })?;
+                })?
+                .best()
+                    * 1e3;
                 let kernel = (op - pack).max(1e-3);
                 let gbs = forward_bytes(batch, len, d_inner, dtype) / (kernel * 1e-3) / 1e9;
                 let pct = peak_gbs.map_or("-".to_string(), |peak| {
@@ -324,27 +312,6 @@ pub fn scan(
         }
     }
     checked
-}
-
-/// Random weights as plain tensors on `dev`: built once on a CPU `VarMap`, then detached and
-/// copied, so that the forward records no autograd graph (which would keep every activation
-/// alive: AuM-Base at 8192 frames, batch 16, then runs out of an H100's memory).
-fn random_model(cfg: &AumConfig, dev: &Device) -> Result<AumModel> {
-    let varmap = VarMap::new();
-    AumModel::new(
-        cfg.clone(),
-        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-    )?;
-    let data = varmap
-        .data()
-        .lock()
-        .map_err(|_| anyhow::anyhow!("weight map poisoned"))?;
-    let mut tensors = std::collections::HashMap::new();
-    for (name, var) in data.iter() {
-        tensors.insert(name.clone(), var.as_tensor().detach().to_device(dev)?);
-    }
-    let vb = VarBuilder::from_tensors(tensors, DType::F32, dev);
-    Ok(AumModel::new(cfg.clone(), vb)?)
 }
 
 /// `aum bench model --cuda`: forward (inference) time with random weights, per batch size.
@@ -363,7 +330,8 @@ pub fn model(
     for size in sizes {
         let cfg = AumConfig::preset(size)
             .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
-        let model = random_model(&cfg, &dev)?;
+        // Untracked: a recorded graph would keep every activation alive.
+        let model = aum_model::random_untracked(&dev, |vb| Ok(AumModel::new(cfg.clone(), vb)?))?;
         for &frames in frames_list {
             let (fp, tp) = cfg.grid_for(frames);
             if fp * tp == 0 {
@@ -371,7 +339,8 @@ pub fn model(
             }
             for &batch in batch_list {
                 let x = Tensor::randn(0f32, 1.0, (batch, frames, cfg.num_mel_bins), &dev)?;
-                let ms = time_ms(&dev, iters, || Ok(model.forward_t(&x, false)?))?;
+                let ms =
+                    timing::runs(&dev, iters, || Ok(model.forward_t(&x, false)?))?.best() * 1e3;
                 println!(
                     "{size:6} {frames:>7} {batch:>6} {:>7} | {ms:>10.2} {:>12.2}",
                     fp * tp + 1,

@@ -1,8 +1,10 @@
 //! `aum bench fbank`: decode, fbank, and both, for a 10 s clip, plus batch extraction scaling.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
+use candle_core::Device;
+
+use super::timing;
 use anyhow::{Context, Result};
 use aum_fbank::{decode_bytes, KaldiFbank};
 
@@ -43,14 +45,21 @@ pub fn run(args: &BenchFbankArgs) -> Result<()> {
     );
     println!("single-threaded medians over {} runs:", args.iters);
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let decode =
-        one.install(|| median_ms(args.iters, || decode_bytes(bytes.clone(), ext.as_deref())))?;
-    let fbank = one.install(|| median_ms(args.iters, || Ok(fb.compute(&signal))))?;
+    let decode = one.install(|| {
+        timing::runs(&Device::Cpu, args.iters, || {
+            Ok(decode_bytes(bytes.clone(), ext.as_deref())?)
+        })
+        .map(|r| r.median() * 1e3)
+    })?;
+    let fbank = one.install(|| {
+        timing::runs(&Device::Cpu, args.iters, || Ok(fb.compute(&signal))).map(|r| r.median() * 1e3)
+    })?;
     let both = one.install(|| {
-        median_ms(args.iters, || {
+        timing::runs(&Device::Cpu, args.iters, || {
             let w = decode_bytes(bytes.clone(), ext.as_deref())?.wave;
             Ok(fb.compute(&w.centered_channel0()))
         })
+        .map(|r| r.median() * 1e3)
     })?;
     println!("  decode          {decode:8.3} ms");
     println!(
@@ -66,9 +75,10 @@ pub fn run(args: &BenchFbankArgs) -> Result<()> {
     for t in (1..=threads).filter(|t| *t == 1 || *t == threads || t.is_power_of_two()) {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
         let ms = pool.install(|| {
-            median_ms(args.iters.div_ceil(5).max(3), || {
+            timing::runs(&Device::Cpu, args.iters.div_ceil(5).max(3), || {
                 Ok(fb.compute_batch(&signals))
             })
+            .map(|r| r.median() * 1e3)
         })?;
         if t == 1 {
             base = ms;
@@ -80,19 +90,6 @@ pub fn run(args: &BenchFbankArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Median wall time of `f` in milliseconds, after one warm-up call.
-fn median_ms<T>(iters: usize, mut f: impl FnMut() -> aum_core::Result<T>) -> Result<f64> {
-    f()?;
-    let mut times = Vec::with_capacity(iters);
-    for _ in 0..iters.max(1) {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
 }
 
 /// A mono 16-bit WAV of a chirp plus deterministic noise, so the bench needs no data files.

@@ -6,8 +6,7 @@
 //! The reference and the step loop are linear in L, so they run on a shorter sequence
 //! (at most 1024 and 256 tokens) and are compared per token.
 
-use std::time::{Duration, Instant};
-
+use super::timing;
 use anyhow::{Context, Result};
 use aum_scan::{
     baseline, checkpoint_len, scan_backward, scan_backward_from_checkpoints, scan_forward,
@@ -70,7 +69,7 @@ pub fn run(args: &BenchScanArgs) -> Result<()> {
             "bf16" => candle_core::DType::BF16,
             other => anyhow::bail!("unknown dtype `{other}` (f32, f16 or bf16)"),
         };
-        return super::bench_gpu::scan(
+        return super::gpu::scan(
             &args.d_inner,
             &args.len,
             &args.batch,
@@ -164,59 +163,29 @@ fn measure(d_inner: usize, len: usize, iters: usize, recompute: bool) -> Result<
         backend: Backend::Reference,
         ..ScanOptions::default()
     };
-    let ns = |d: Duration, l: usize| d.as_secs_f64() * 1e9 / (l * d_inner * D_STATE) as f64;
-    let (fwd, fwd_bwd) = time_pair(
+    let ns = |secs: f64, l: usize| secs * 1e9 / (l * d_inner * D_STATE) as f64;
+    let (fwd, fwd_bwd) = timing::alternating(
+        &Device::Cpu,
         iters,
         || full.forward(&cpu),
         || full.forward_backward(&cpu, recompute),
     )?;
     let ref_iters = iters.min(2);
-    let ref_fwd = time(ref_iters, || short.forward(&reference))?;
-    let ref_fwd_bwd = time(ref_iters, || short.forward_backward(&reference, recompute))?;
-    let step_fwd = time(ref_iters, || step.step_loop(false))?;
-    let step_fwd_bwd = time(ref_iters, || step.step_loop(true))?;
+    let ref_fwd = timing::runs(&Device::Cpu, ref_iters, || short.forward(&reference))?.best();
+    let ref_fwd_bwd = timing::runs(&Device::Cpu, ref_iters, || {
+        short.forward_backward(&reference, recompute)
+    })?
+    .best();
+    let step_fwd = timing::runs(&Device::Cpu, ref_iters, || step.step_loop(false))?.best();
+    let step_fwd_bwd = timing::runs(&Device::Cpu, ref_iters, || step.step_loop(true))?.best();
     Ok(Row {
-        fwd_ns: ns(fwd, len),
-        fwd_bwd_ns: ns(fwd_bwd, len),
+        fwd_ns: ns(fwd.best(), len),
+        fwd_bwd_ns: ns(fwd_bwd.best(), len),
         ref_fwd_ns: ns(ref_fwd, ref_len),
         ref_fwd_bwd_ns: ns(ref_fwd_bwd, ref_len),
         step_fwd_ns: ns(step_fwd, step_len),
         step_fwd_bwd_ns: ns(step_fwd_bwd, step_len),
     })
-}
-
-/// The fastest of `iters` runs, after one untimed warm-up.
-fn time(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
-    f()?;
-    let mut best = Duration::MAX;
-    for _ in 0..iters {
-        let start = Instant::now();
-        f()?;
-        best = best.min(start.elapsed());
-    }
-    Ok(best)
-}
-
-/// The fastest of `iters` runs of each of `f` and `g`, run alternately after one untimed
-/// warm-up each: on a shared host the load changes over seconds, and alternating lets both
-/// see the same.
-fn time_pair(
-    iters: usize,
-    mut f: impl FnMut() -> Result<()>,
-    mut g: impl FnMut() -> Result<()>,
-) -> Result<(Duration, Duration)> {
-    f()?;
-    g()?;
-    let (mut best_f, mut best_g) = (Duration::MAX, Duration::MAX);
-    for _ in 0..iters {
-        let start = Instant::now();
-        f()?;
-        best_f = best_f.min(start.elapsed());
-        let start = Instant::now();
-        g()?;
-        best_g = best_g.min(start.elapsed());
-    }
-    Ok((best_f, best_g))
 }
 
 /// Peak resident memory of one forward+backward at (d_inner, len), reset before the inputs are
@@ -268,10 +237,12 @@ impl Problem {
             d_state: D_STATE,
             groups: 1,
         };
-        let mut rng = Rng(seed);
+        let mut rng = aum_data::Rng::new(seed);
         let seq = dims.seq_elems();
         let mut vec = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
-            (0..n).map(|_| rng.uniform(lo, hi)).collect()
+            (0..n)
+                .map(|_| lo + (hi - lo) * rng.uniform() as f32)
+                .collect()
         };
         Self {
             data: ScanData {
@@ -348,19 +319,5 @@ impl Problem {
             (out.y * grad_y)?.sum_all()?.backward()?;
         }
         Ok(())
-    }
-}
-
-/// SplitMix64, so the inputs depend only on the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        lo + (hi - lo) * ((z >> 40) as f32 / (1u64 << 24) as f32)
     }
 }

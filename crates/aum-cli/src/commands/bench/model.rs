@@ -1,14 +1,12 @@
 //! `aum bench model`: Audio Mamba forward time and peak memory per model size and clip length
 //! (batch 1, random weights), and where the time goes.
 
-use std::time::Instant;
-
+use super::timing;
 use anyhow::{bail, Context, Result};
 use aum_kernels::Dense;
 use aum_model::{AumConfig, AumModel, Variant};
 use aum_scan::{selective_scan, selective_scan_bidirectional, Direction, ScanInputs, ScanOptions};
-use candle_core::ModuleT;
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Module, ModuleT, Tensor};
 
 use crate::memory;
 
@@ -48,7 +46,7 @@ pub struct BenchModelArgs {
 
 pub fn run(args: &BenchModelArgs) -> Result<()> {
     if args.cuda {
-        return super::bench_gpu::model(&args.size, &args.frames, &args.batch, args.iters);
+        return super::gpu::model(&args.size, &args.frames, &args.batch, args.iters);
     }
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = args.threads {
@@ -68,7 +66,9 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
         for size in &args.size {
             let cfg = AumConfig::preset(size)
                 .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
-            let model = random_model(&cfg)?;
+            let model = aum_model::random_untracked(&Device::Cpu, |vb| {
+                Ok(AumModel::new(cfg.clone(), vb)?)
+            })?;
             for &frames in &args.frames {
                 measure(&model, size, frames, args.iters)?;
             }
@@ -78,24 +78,6 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
         }
         Ok(())
     })
-}
-
-fn random_model(cfg: &AumConfig) -> Result<AumModel> {
-    Ok(aum_model::random_untracked(|vb| {
-        AumModel::new(cfg.clone(), vb)
-    })?)
-}
-
-fn median_secs<T>(iters: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
-    f()?;
-    let mut t = Vec::new();
-    for _ in 0..iters.max(1) {
-        let start = Instant::now();
-        f()?;
-        t.push(start.elapsed().as_secs_f64());
-    }
-    t.sort_by(f64::total_cmp);
-    Ok(t[t.len() / 2])
 }
 
 fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<()> {
@@ -109,7 +91,7 @@ fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<
     // Pages that earlier sizes and the weights' originals freed would otherwise stay counted.
     memory::release_freed_memory();
     let reset = memory::reset_peak();
-    let secs = median_secs(iters, || Ok(model.forward_t(&x, false)?))?;
+    let secs = timing::runs(&Device::Cpu, iters, || Ok(model.forward_t(&x, false)?))?.median();
     let peak = memory::peak_rss_mib()?;
     let pytorch = PYTORCH_SECONDS
         .iter()
@@ -133,7 +115,7 @@ fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
     let (d, di, r, n) = (cfg.embed_dim, cfg.d_inner(), cfg.dt_rank, cfg.d_state);
     let dev = Device::Cpu;
     let x = Tensor::randn(0f32, 1.0, (1, frames, cfg.num_mel_bins), &dev)?;
-    let total = median_secs(iters, || Ok(model.forward_t(&x, false)?))?;
+    let total = timing::runs(&Device::Cpu, iters, || Ok(model.forward_t(&x, false)?))?.median();
     let rnd = |shape: (usize, usize)| Tensor::randn(0f32, 0.1, shape, &dev);
     // The model's layers: untracked weights, kept transposed (aum_kernels::Dense).
     let dense = |out: usize, inp: usize| Dense::new(rnd((out, inp))?, None);
@@ -142,7 +124,7 @@ fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
     let (x_proj, dt_proj) = (dense(r + 2 * n, di)?, dense(di, r)?);
     // Per layer: in_proj, out_proj, and x_proj + dt_proj once per branch (v2 has two).
     let branches = if cfg.variant == Variant::V2 { 2 } else { 1 };
-    let gemm = median_secs(iters, || {
+    let gemm = timing::runs(&Device::Cpu, iters, || {
         for _ in 0..cfg.depth {
             drop(in_x.forward(&h)?);
             drop(in_z.forward(&h)?);
@@ -153,7 +135,8 @@ fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
             }
         }
         Ok(())
-    })?;
+    })?
+    .median();
     let seq = Tensor::randn(0f32, 1.0, (1, l, di), &dev)?;
     let bc = Tensor::randn(0f32, 1.0, (1, l, n), &dev)?;
     let a = Tensor::randn(0f32, 1.0, (di, n), &dev)?.abs()?.neg()?;
@@ -163,7 +146,7 @@ fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
         ..Default::default()
     };
     // As the mixer runs them: v1's two directions share their inputs and run fused.
-    let scan = median_secs(iters, || {
+    let scan = timing::runs(&Device::Cpu, iters, || {
         for _ in 0..cfg.depth {
             match cfg.variant {
                 Variant::V1 => drop(selective_scan_bidirectional(
@@ -180,7 +163,8 @@ fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
             }
         }
         Ok(())
-    })?;
+    })?
+    .median();
     let pct = |t: f64| 100.0 * t / total;
     println!(
         "  where the time goes at {frames} frames: total {total:.3} s = GEMMs {gemm:.3} s ({:.0}%) + scans {scan:.3} s ({:.0}%) + rest {:.3} s ({:.0}%: conv, SiLU, norms, slicing, copies)",
