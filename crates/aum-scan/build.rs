@@ -1,4 +1,5 @@
-//! Compiles `kernels/*.cu` (at the workspace root) to PTX with nvcc, only with the `cuda`
+//! Compiles `kernels/*.cu` (the workspace root's `kernels/`, linked into this crate so that it
+//! packages with it) to PTX with nvcc, only with the `cuda`
 //! feature, so that CPU builds never need a CUDA toolkit. The PTX is embedded in the crate with
 //! `include_str!` (see `src/cuda/mod.rs`) and JIT-compiled by the driver on first use.
 //!
@@ -17,7 +18,7 @@ mod cuda {
 
     pub fn compile_kernels() {
         let manifest = PathBuf::from(env("CARGO_MANIFEST_DIR"));
-        let kernels = manifest.join("../../kernels");
+        let kernels = manifest.join("kernels");
         let out_dir = PathBuf::from(env("OUT_DIR"));
         println!("cargo:rerun-if-changed={}", kernels.display());
         for var in ["NVCC", "CUDA_HOME", "CUDA_COMPUTE_CAP"] {

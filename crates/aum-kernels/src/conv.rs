@@ -92,7 +92,9 @@ impl Conv<'_> {
     /// run 16 lanes wide on AVX-512 (4 on the baseline x86-64 target); they stay separate
     /// multiplies and adds, so every path gives the same results.
     fn silu_row(&self, i: usize, row: &mut [f32], sig: &mut [f32]) {
+        // `M` only selects the instruction set the dispatcher compiles `body` for.
         #[inline(always)]
+        #[allow(clippy::extra_unused_type_parameters)]
         fn body<M: Madd>(conv: &Conv<'_>, i: usize, row: &mut [f32], sig: &mut [f32]) {
             conv.pre(i / conv.len, i % conv.len, row);
             fastmath::sigmoid_into(row, sig);

@@ -28,7 +28,7 @@ fn presets_have_the_papers_parameter_counts() {
         let ckpt = AumCheckpoint::new(tensors, cfg.clone(), None).unwrap();
         assert_eq!(ckpt.num_params(), count);
         assert_eq!(cfg.num_params(), count);
-        assert_eq!(aum_model::infer_config(&ckpt.tensors()).unwrap(), cfg);
+        assert_eq!(aum_model::infer_config(ckpt.tensors()).unwrap(), cfg);
     }
 }
 

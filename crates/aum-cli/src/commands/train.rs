@@ -238,7 +238,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         } => {
             bar.suspend(|| eprintln!("{}", epoch_line(record, *best)));
             if let Some(e) = evaluation.filter(|_| *best) {
-                if let Err(err) = plot::confusion(&e.confusion, &labels.names())
+                if let Err(err) = plot::confusion(&e.confusion, labels.names())
                     .save_png(&out.join("confusion.png"))
                 {
                     plot_error = Some(err);
