@@ -136,7 +136,7 @@ impl AstModel {
     /// Builds the model from `vb` under HuggingFace names, validating `cfg` first; a `vb`
     /// that creates variables initialises them as ViT does (normal, std 0.02).
     pub fn new(cfg: AstConfig, vb: VarBuilder) -> Result<Self> {
-        cfg.validate().map_err(candle_core::Error::wrap)?;
+        cfg.validate()?;
         let (h, p) = (cfg.hidden, cfg.patch);
         let trunc = Init::Randn {
             mean: 0.0,

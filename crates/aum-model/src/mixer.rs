@@ -106,7 +106,7 @@ impl Branch {
         };
         selective_scan(&self.inputs(f, a, z), &opts)
             .map(|o| o.y)
-            .map_err(candle_core::Error::wrap)
+            .map_err(Into::into)
     }
 
     /// v1: the scan forward with `a` plus the scan in reverse with `a_rev` over this branch's
@@ -125,7 +125,7 @@ impl Branch {
         };
         selective_scan_bidirectional(&self.inputs(f, a, z), a_rev, &opts)
             .map(|o| o.y)
-            .map_err(candle_core::Error::wrap)
+            .map_err(Into::into)
     }
 }
 

@@ -51,7 +51,7 @@ impl AumModel {
     /// Builds the model from `vb` under the official parameter names, validating `cfg` first;
     /// the scan runs on CUDA when `vb` is on a CUDA device, on the CPU otherwise.
     pub fn new(cfg: AumConfig, vb: VarBuilder) -> Result<Self> {
-        cfg.validate().map_err(candle_core::Error::wrap)?;
+        cfg.validate()?;
         let d = cfg.embed_dim;
         let (pf, pt) = cfg.patch;
         let pe = vb.pp("patch_embed.proj");

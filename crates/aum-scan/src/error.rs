@@ -40,6 +40,16 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+/// Lets code that returns candle's errors (custom ops, model layers) use `?` on the scan.
+impl From<Error> for candle_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Candle(e) => e,
+            other => candle_core::Error::wrap(other),
+        }
+    }
+}
+
 impl Error {
     /// The error for the CUDA backend where it cannot run: in builds without the `cuda`
     /// feature, and in the slice API, which works on host memory.
