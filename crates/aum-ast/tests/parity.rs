@@ -8,16 +8,15 @@ use aum_testdata::max_abs_diff;
 use candle_core::{Device, ModuleT, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ast")
-        .join(name)
+    aum_testdata::fixture_dir(env!("CARGO_MANIFEST_DIR"), "ast").join(name)
 }
 
-#[test]
-fn both_layouts_reproduce_the_hf_logits() {
+aum_testdata::test_device!(both_layouts_reproduce_the_hf_logits);
+
+/// Both layouts on `dev`, in inference and in training mode.
+fn both_layouts_reproduce_the_hf_logits(dev: &Device) {
     let io =
-        candle_core::safetensors::load(fixture("ast-h64-l2-t128-s10.io.safetensors"), &Device::Cpu)
-            .unwrap();
+        candle_core::safetensors::load(fixture("ast-h64-l2-t128-s10.io.safetensors"), dev).unwrap();
     let mut configs = Vec::new();
     for layout in ["hf", "original"] {
         let ckpt = AstCheckpoint::load(fixture(&format!(
@@ -37,7 +36,7 @@ fn both_layouts_reproduce_the_hf_logits() {
         );
         assert_eq!(c.num_patches(), 12 * 12);
         let logits = ckpt
-            .model(&Device::Cpu)
+            .model(dev)
             .unwrap()
             .forward_t(&io["input"], false)
             .unwrap();
@@ -45,7 +44,7 @@ fn both_layouts_reproduce_the_hf_logits() {
         eprintln!("{layout}: max |diff| {diff:.2e}");
         assert!(diff <= 1e-4, "{layout}: {diff}");
         let train = ckpt
-            .model(&Device::Cpu)
+            .model(dev)
             .unwrap()
             .forward_t(&io["input"], true)
             .unwrap();

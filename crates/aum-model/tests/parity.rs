@@ -11,9 +11,7 @@ use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/aum")
-        .join(name)
+    aum_testdata::fixture_dir(env!("CARGO_MANIFEST_DIR"), "aum").join(name)
 }
 
 fn load_io(name: &str) -> HashMap<String, Tensor> {
@@ -27,8 +25,10 @@ const CASES: [(&str, Variant, usize, usize, usize); 4] = [
     ("aum-v1-d192-l4-t1024", Variant::V1, 192, 1024, 527),
 ];
 
-#[test]
-fn every_case_matches_tokens_cls_features_and_logits() {
+aum_testdata::test_device!(every_case_matches_tokens_cls_features_and_logits);
+
+/// Every official-code case on `dev`: the sequence entering layer 0, the CLS features, the logits.
+fn every_case_matches_tokens_cls_features_and_logits(dev: &Device) {
     for (name, variant, d, frames, classes) in CASES {
         let ckpt = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
         let c = &ckpt.config();
@@ -37,9 +37,10 @@ fn every_case_matches_tokens_cls_features_and_logits() {
             (variant, d, frames, classes),
             "{name}: inferred config"
         );
-        let model = ckpt.model(&Device::Cpu).unwrap();
+        let model = ckpt.model(dev).unwrap();
         let io = load_io(&format!("{name}.io.safetensors"));
-        let trace = model.trace(&io["input"], false).unwrap();
+        let input = io["input"].to_device(dev).unwrap();
+        let trace = model.trace(&input, false).unwrap();
         for (what, ours) in [
             ("tokens", &trace.tokens),
             ("cls_features", &trace.cls_features),

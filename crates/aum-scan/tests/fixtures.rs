@@ -64,29 +64,38 @@ fn slices_match_every_fixture() {
     }
 }
 
-fn var(data: &[f32], shape: &[usize]) -> Var {
-    Var::from_tensor(&Tensor::from_slice(data, shape, &Device::Cpu).unwrap()).unwrap()
+fn var(data: &[f32], shape: &[usize], dev: &Device) -> Var {
+    Var::from_tensor(&Tensor::from_slice(data, shape, dev).unwrap()).unwrap()
 }
 
-#[test]
-fn autograd_matches_every_fixture() {
+/// The backends a device runs: both CPU ones on the CPU, the CUDA kernels on a GPU.
+fn backends(dev: &Device) -> Vec<Backend> {
+    match dev {
+        Device::Cpu => BACKENDS.to_vec(),
+        _ => vec![Backend::Cuda],
+    }
+}
+
+aum_testdata::test_device!(autograd_matches_every_fixture);
+
+/// Every fixture through candle's autograd on `dev`: outputs, last state, every gradient.
+fn autograd_matches_every_fixture(dev: &Device) {
     for name in FIXTURES {
         let fx = load_fixture(name);
         let p = &fx.problem;
         let s = p.dims;
         let seq = [s.batch, s.len, s.d_inner];
         let bc = [s.batch, s.len, s.d_state];
-        let u = var(&p.u, &seq);
-        let delta = var(&p.delta, &seq);
-        let a = var(&p.a, &[s.d_inner, s.d_state]);
-        let b = var(&p.b, &bc);
-        let c = var(&p.c, &bc);
-        let d = p.d.as_ref().map(|v| var(v, &[s.d_inner]));
-        let z = p.z.as_ref().map(|v| var(v, &seq));
-        let bias = p.delta_bias.as_ref().map(|v| var(v, &[s.d_inner]));
-        let grad_out =
-            Tensor::from_vec(fx.expected("grad_out").unwrap(), &seq, &Device::Cpu).unwrap();
-        for backend in BACKENDS {
+        let u = var(&p.u, &seq, dev);
+        let delta = var(&p.delta, &seq, dev);
+        let a = var(&p.a, &[s.d_inner, s.d_state], dev);
+        let b = var(&p.b, &bc, dev);
+        let c = var(&p.c, &bc, dev);
+        let d = p.d.as_ref().map(|v| var(v, &[s.d_inner], dev));
+        let z = p.z.as_ref().map(|v| var(v, &seq, dev));
+        let bias = p.delta_bias.as_ref().map(|v| var(v, &[s.d_inner], dev));
+        let grad_out = Tensor::from_vec(fx.expected("grad_out").unwrap(), &seq, dev).unwrap();
+        for backend in backends(dev) {
             let mut inputs = ScanInputs::new(&u, &delta, &a, &b, &c);
             inputs.d = d.as_deref();
             inputs.z = z.as_deref();

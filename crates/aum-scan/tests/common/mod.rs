@@ -30,8 +30,7 @@ impl Fixture {
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/scan")
+    aum_testdata::fixture_dir(env!("CARGO_MANIFEST_DIR"), "scan")
         .join(format!("{name}.safetensors"))
 }
 
@@ -40,6 +39,7 @@ pub fn tensor(data: &[f32], shape: &[usize]) -> Tensor {
     Tensor::from_slice(data, shape, &Device::Cpu).unwrap()
 }
 
+/// The elements of `t`, on the host, in order.
 pub fn flat(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
