@@ -1,6 +1,8 @@
 //! The AST network (Gong et al. 2021) in the HuggingFace layout: overlapping 16x16 patches,
 //! cls + distillation tokens, pre-norm ViT blocks with exact GELU, and a head on the mean of the
-//! two token outputs (SCAN-AND-AST.md Part B).
+//! two token outputs (`ASTModel.forward`, `src/models/ast_models.py` L164-187 at
+//! YuanGongND/ast@31088be8a3f6; HF transformers v4.46.0,
+//! `modeling_audio_spectrogram_transformer.py` L48-108, L326-365, L546-580).
 
 use aum_core::AudioClassifier;
 use aum_kernels::{dense, spectrogram_patches, Dense};

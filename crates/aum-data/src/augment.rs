@@ -1,4 +1,5 @@
-//! The official recipes' augmentations (AUM.md §4.1), seeded: waveform mixup, SpecAugment
+//! The official recipes' augmentations (`src/dataloader.py` L94-228 at
+//! kaistmm/Audio-Mamba-AuM@b0eb85d595c4), seeded: waveform mixup, SpecAugment
 //! masks, Speech Commands noise and time roll, and balanced-sampling weights.
 
 use aum_core::{Result, Waveform};

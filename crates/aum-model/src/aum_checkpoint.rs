@@ -1,4 +1,6 @@
-//! Loading and saving Audio Mamba checkpoints by the official parameter names (AUM.md §3.2):
+//! Loading and saving Audio Mamba checkpoints by the official parameter names
+//! (`AudioMamba.__init__`, `src/models/mamba_models.py` L277-319 and L456-477 at
+//! kaistmm/Audio-Mamba-AuM@b0eb85d595c4):
 //! PyTorch `.pth` zip pickles (a raw state_dict, `module.`-prefixed, or under a key such as
 //! `model`) and safetensors. The configuration is inferred from the tensors, or read from the
 //! metadata our own safetensors files carry; every missing, unexpected or mis-shaped tensor is an

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How each layer's mixer looks at the sequence (AUM.md §2.4).
+/// How each layer's mixer looks at the sequence: upstream's `bimamba_type` (`--aum_type` in
+/// `src/run.py` L239-246, the branches in `mamba_simple.py` L195-263 at
+/// kaistmm/Audio-Mamba-AuM@b0eb85d595c4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
@@ -160,7 +162,8 @@ impl AumConfig {
         f * t
     }
 
-    /// Parameter count, by the formula of AUM.md §3.1.
+    /// Parameter count, summed over upstream's tensor shapes (`mamba_simple.py` L74-167,
+    /// `src/models/mamba_models.py` L271-319 at kaistmm/Audio-Mamba-AuM@b0eb85d595c4).
     pub fn num_params(&self) -> usize {
         let (d, di, r, n, k) = (
             self.embed_dim,
@@ -212,7 +215,9 @@ impl AumConfig {
 mod tests {
     use super::*;
 
-    /// Parameter counts of AUM.md §3.1 (527 classes, 1024 frames) and of released checkpoints.
+    /// Exact parameter counts (527 classes, 1024 frames), which round to the #Params column of
+    /// upstream's README (L111-140 at kaistmm/Audio-Mamba-AuM@b0eb85d595c4) and of released
+    /// checkpoints.
     #[test]
     fn parameter_counts_match_the_paper() {
         let with = |mut c: AumConfig, v: Variant| {

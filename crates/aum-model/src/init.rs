@@ -1,4 +1,6 @@
-//! Upstream's structured initialisation for training from scratch (AUM.md §2.5). A fresh
+//! Upstream's structured initialisation for training from scratch (`vim-mamba_ssm/mamba_ssm/
+//! modules/mamba_simple.py` L94-165 and `src/models/mamba_models.py` L143-187, L323-339 at
+//! kaistmm/Audio-Mamba-AuM@b0eb85d595c4; Mamba, arXiv 2312.00752, §3.6). A fresh
 //! [`crate::AumModel`] built on a `VarMap` only gets simple per-tensor hints; the selective
 //! scan trains well only from the S4D-real `A`, `D = 1`, a log-uniform step size in
 //! [1e-3, 1e-1] and residual outputs scaled down by the depth, so [`initialize`] sets every

@@ -1,5 +1,6 @@
-//! The bidirectional Mamba mixer of one AuM layer (AUM.md §2): in_proj -> (x, z) -> depthwise
-//! conv -> SiLU -> x_proj -> (dt, B, C) -> dt_proj -> selective scan, forward and backward in
+//! The bidirectional Mamba mixer of one AuM layer (`Mamba.forward`, `vim-mamba_ssm/mamba_ssm/
+//! modules/mamba_simple.py` L185-263 at kaistmm/Audio-Mamba-AuM@b0eb85d595c4):
+//! in_proj -> (x, z) -> depthwise conv -> SiLU -> x_proj -> (dt, B, C) -> dt_proj -> selective scan, forward and backward in
 //! time, combined per [`Variant`], then out_proj.
 
 use aum_scan::{

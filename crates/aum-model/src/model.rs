@@ -1,6 +1,7 @@
 //! The Audio Mamba network: patch embedding, positional embedding with a CLS token in the
 //! middle, a stack of bidirectional Mamba blocks with an f32 residual stream and RMSNorm, and a
-//! linear head on the CLS token (AUM.md §1.3-1.7).
+//! linear head on the CLS token (`AudioMamba.forward_features`, `src/models/mamba_models.py`
+//! L509-664, and `Block` L30-99 at kaistmm/Audio-Mamba-AuM@b0eb85d595c4).
 
 use aum_core::AudioClassifier;
 use aum_kernels::spectrogram_patches;

@@ -1,5 +1,6 @@
-//! The published training recipes (AUM.md §4.2) by name, plus `fsdd`, ours for the Free Spoken
-//! Digit Dataset: everything about a run except the data and the model size.
+//! The published training recipes (upstream's `exps/*/aum-base_scratch-*.sh` and
+//! `src/traintest.py` L32-124 at kaistmm/Audio-Mamba-AuM@b0eb85d595c4) by name, plus `fsdd`, ours
+//! for the Free Spoken Digit Dataset: everything about a run except the data and the model size.
 
 use aum_core::{Error, Result};
 use aum_data::Augment;
