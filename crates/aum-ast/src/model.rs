@@ -15,8 +15,8 @@ use crate::config::AstConfig;
 /// (16 MiB): all heads' L x L matrices never exist at once, so 8192-token inputs fit, and a
 /// chunk is small enough for the allocator to reuse the previous one's memory. Chunks hold one
 /// head's rows, not all heads': the same budget then gives each matmul 12 times the rows (1023
-/// at 4098 tokens), which the `gemm` crate multiplies 1.3-1.6x faster than 85 rows
-/// (`cargo bench --bench model -- attention`).
+/// at 4098 tokens), which the `gemm` crate multiplies faster than 85 rows
+/// (`cargo bench --bench model -- attention`; docs/benchmarks.md).
 const SCORE_BUDGET: usize = 4 << 20;
 
 #[derive(Debug, Clone)]

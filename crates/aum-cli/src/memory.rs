@@ -33,9 +33,9 @@ pub fn rss_mib() -> Result<f64> {
 ///
 /// A forward pass frees and allocates activations of a few MiB per op, hundreds of times. With
 /// glibc's defaults each such block is mapped fresh (or the heap trimmed and regrown), and every
-/// 4 KiB page of it faults and is zeroed on first touch: 8-13 % of a forward pass in `perf`.
-/// Blocks under 32 MiB now come from the heap, which is never trimmed, so a pass reuses the
-/// previous one's pages. The process's memory stays at its high-water mark, which is what
+/// 4 KiB page of it faults and is zeroed on first touch (docs/benchmarks.md). Blocks under
+/// 32 MiB come from the heap, which is never trimmed, so a pass reuses the previous one's
+/// pages. The process's memory stays at its high-water mark, which is what
 /// the peak-RSS readings report anyway. Other allocators and platforms are left alone.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

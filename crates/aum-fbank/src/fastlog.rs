@@ -1,5 +1,5 @@
-//! A natural logarithm that LLVM vectorises (libm's `logf` is an opaque call, and took a third
-//! of the fbank time). Cephes' `logf` polynomial: about 1 ulp for the positive normal inputs
+//! A natural logarithm that LLVM vectorises (libm's `logf` is an opaque scalar call; the
+//! fbank's time is in docs/benchmarks.md). Cephes' `logf` polynomial: about 1 ulp for the positive normal inputs
 //! the fbank produces (it floors energies at `f32::EPSILON`).
 
 const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;

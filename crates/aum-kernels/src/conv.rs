@@ -1,6 +1,6 @@
 //! The depthwise conv + SiLU at the start of each scan branch, fused into one CPU pass (with its
-//! backward pass), because as separate candle ops (pad, 4 x narrow/mul/add, silu) it cost more
-//! than the selective scan itself on small models.
+//! backward pass): as separate candle ops (pad, 4 x narrow/mul/add, silu) it allocates and
+//! walks the activations ten times.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;

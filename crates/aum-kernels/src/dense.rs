@@ -14,10 +14,9 @@ use candle_nn::{Init, VarBuilder};
 /// `y = x · Wᵀ (+ b)` for a weight `W` of shape (out, in), as upstream stores it.
 ///
 /// A weight that no gradient flows to (a loaded checkpoint) on the CPU is kept transposed, as
-/// a contiguous (in, out) matrix: the `gemm` crate runs the model's shapes 1.1-1.35x faster
-/// that way than on the strided view `Wᵀ` of an (out, in) weight (out_proj of AuM-Base at 513
-/// tokens: 137 against 183 GFLOP/s on 2 cores, `cargo bench --bench model -- matmuls`). The
-/// copy is made once, at load, and replaces the original. Weights being trained, and weights
+/// a contiguous (in, out) matrix, which the `gemm` crate multiplies faster than the strided
+/// view `Wᵀ` of an (out, in) weight (`cargo bench --bench model -- matmuls`; numbers in
+/// docs/benchmarks.md). The copy is made once, at load, and replaces the original. Weights being trained, and weights
 /// on a GPU (cuBLAS reads `Wᵀ` natively), stay as they are.
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -72,8 +71,8 @@ impl Dense {
 
 /// A 2-D CPU tensor's transpose as a contiguous tensor, in bands of 32 output rows (one rayon
 /// task each): each input row gives 32 contiguous reads and one write to each of the band's 32
-/// rows, which all advance in step, so reads and writes stream (candle's strided copy took
-/// 0.6 s for AuM-Base's weights).
+/// rows, which all advance in step, so reads and writes stream (candle's strided copy reads
+/// one element per cache line).
 fn transpose_cpu(w: &Tensor) -> Result<Tensor> {
     use rayon::prelude::*;
     const TILE: usize = 32;
@@ -139,7 +138,7 @@ impl Module for Dense {
 
 /// `x · w` for f32 CPU matrices `x` (m, k) and `w` (k, n), both contiguous, by the `gemm`
 /// crate (as candle's matmul) straight into a fresh buffer: candle's first zeroes its output,
-/// a memset of every activation that the product then overwrites (4 % of an AuM forward pass).
+/// a memset of every activation that the product then overwrites.
 /// Inference only: it has no backward, so [`Dense`] takes it for untracked inputs alone.
 struct MatMulFresh;
 

@@ -1,6 +1,7 @@
 //! Softmax and exact GELU that overwrite a fresh CPU tensor with vectorised math: candle's
-//! versions call libm's scalar `expf`/`erf` per element and allocate a second tensor, which at
-//! thousands of tokens costs about as much as AST's matmuls. Off the CPU they are candle's ops.
+//! versions call libm's scalar `expf`/`erf` per element and allocate a second tensor, a large
+//! share of AST's time at thousands of tokens (docs/benchmarks.md). Off the CPU they are
+//! candle's ops.
 
 use candle_core::{Layout, Result, Tensor};
 
@@ -28,7 +29,7 @@ pub fn gelu_erf_in_place(t: Tensor) -> Result<Tensor> {
 
 /// Softmax over the last dimension of a fresh CPU tensor, in place and with the vectorised
 /// `exp` of [`crate::fastmath`]: candle's calls libm's scalar `expf` per score and allocates
-/// a second score matrix, which at thousands of tokens costs about as much as the matmuls.
+/// a second score matrix.
 struct SoftmaxInPlace;
 
 impl candle_core::InplaceOp1 for SoftmaxInPlace {

@@ -152,7 +152,7 @@ impl AumCheckpoint {
 
     /// Builds the model on `device` from the checkpoint's own tensors, each freed as soon as
     /// the model has what it needs of it: the way to load for inference. (On the CPU, weights
-    /// that feed a matmul are kept transposed, which runs AuM's matmuls 1.1-1.35x faster.)
+    /// that feed a matmul are kept transposed: [`aum_kernels::Dense`].)
     pub fn into_model(self, device: &Device) -> Result<AumModel> {
         Ok(AumModel::new(
             self.config,

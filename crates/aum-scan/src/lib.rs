@@ -385,8 +385,8 @@ pub fn checkpoint_len(dims: &ScanDims, opts: &ScanOptions) -> usize {
 /// Runs the scan like [`scan_forward`] and also returns the states that the backward re-scans
 /// its chunks from ([`checkpoint_len`] floats), for [`scan_backward_from_checkpoints`]: what
 /// training does. Without them, [`scan_backward`] first runs the recurrence through the whole
-/// sequence again to find those states, about a fifth of its time; with them it costs 1/32 of
-/// the scan's states, kept from the forward to the backward (upstream's CUDA op keeps the
+/// sequence again to find those states (`aum bench scan --recompute` times it); with them it
+/// costs 1/32 of the scan's states, kept from the forward to the backward (upstream's CUDA op keeps the
 /// state every 2048 tokens for the same reason).
 pub fn scan_forward_with_checkpoints(
     x: &ScanSlices<'_>,

@@ -182,8 +182,7 @@ pub fn selective_scan(inputs: &ScanInputs<'_>, opts: &ScanOptions) -> Result<Sca
 
 /// The CPU scan of inputs that no gradient will flow to (inference): straight from the
 /// tensors' storage into the kernel, without the packing copies that the op needs to record
-/// the scan for autograd (a third of the scan's time at 4096 tokens, mostly page faults of
-/// the packed buffer).
+/// the scan for autograd (mostly page faults of the packed buffer: docs/benchmarks.md).
 fn scan_untracked(
     inputs: &ScanInputs<'_>,
     opts: &ScanOptions,

@@ -267,8 +267,7 @@ impl<const C: usize> BcChunk<C> {
 
 /// Rows that one vector reads in its next token-by-token pass, asked for into L2 while it runs
 /// its recurrence: `arrays[k][base + row]` for each of `rows`. At thousands of tokens those
-/// rows come from memory, and waiting for them in the token-by-token passes was a fifth of the
-/// scan (`perf annotate`). The recurrences issue them a few tokens per state, spread over their
+/// rows come from memory, and the token-by-token passes would wait for them (docs/kernels.md). The recurrences issue them a few tokens per state, spread over their
 /// compute.
 struct Ahead<'a> {
     arrays: &'a [*const f32],
@@ -368,7 +367,7 @@ unsafe fn exp2(x: __m512) -> __m512 {
     // `max(c, x)` returns x when x is NaN, so the clamp keeps NaN.
     let x = _mm512_max_ps(_mm512_set1_ps(-126.0), x);
     // Splitting at the nearest integer instead (f in [-1/2, 1/2]) needs `k = x - f` for the
-    // scale: one instruction more, and the loop of `benches/recurrence.c` ran 8 % slower.
+    // scale: one instruction more, and slower in `benches/recurrence.c` (docs/kernels.md).
     let f = _mm512_reduce_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(x);
     let mut p = _mm512_set1_ps(EXP2_POLY[0]);
     for c in &EXP2_POLY[1..] {
