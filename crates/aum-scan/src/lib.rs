@@ -39,12 +39,15 @@
 //!   forward with one `A` plus the scan in reverse with another over the same inputs, fused on
 //!   AVX-512 CPUs for inference.
 //!
-//! [`baseline::step_loop`] is the tensor-op loop of candle-transformers' Mamba, for comparison.
-//!
 //! Both run on a [`Backend`]: `Reference` (plain loops, the oracle), `Cpu` (fused and
 //! vectorised) or `Cuda` (the kernels of `kernels/selective_scan.cu`, built with the `cuda`
 //! feature; [`selective_scan`] on CUDA tensors only).
+//!
+//! The benchmarks compare the kernels with the tensor-op loop of candle-transformers' Mamba
+//! (a hidden `baseline` module, not part of the API).
 
+// A benchmark baseline for `aum bench scan` and the criterion benches, not part of the API.
+#[doc(hidden)]
 pub mod baseline;
 mod bidirectional;
 mod cpu;
