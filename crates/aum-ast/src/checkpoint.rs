@@ -8,7 +8,7 @@ use std::path::Path;
 
 use aum_core::{Error, Result};
 use aum_fbank::{FrontEnd, Preset};
-use aum_io::meta::{FAMILY as META_FAMILY, FRONT_END as META_FRONT_END, LABELS as META_LABELS};
+use aum_io::meta;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
@@ -53,23 +53,13 @@ impl AstCheckpoint {
         meta: &HashMap<String, String>,
     ) -> Result<Self> {
         let tensors = to_hf_layout(tensors)?;
-        let config = match meta.get(META_CONFIG) {
-            Some(json) => serde_json::from_str(json)
-                .map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}` metadata: {e}")))?,
+        let config = match meta::get(meta, META_CONFIG)? {
+            Some(c) => c,
             None => infer_config(&tensors, meta)?,
         };
-        let labels =
-            match meta.get(META_LABELS) {
-                Some(json) => Some(serde_json::from_str(json).map_err(|e| {
-                    Error::InvalidInput(format!("bad `{META_LABELS}` metadata: {e}"))
-                })?),
-                None => None,
-            };
-        let mut ckpt = Self::new(tensors, config, labels)?;
-        if let Some(json) = meta.get(META_FRONT_END) {
-            ckpt.front_end = serde_json::from_str(json).map_err(|e| {
-                Error::InvalidInput(format!("bad `{META_FRONT_END}` metadata: {e}"))
-            })?;
+        let mut ckpt = Self::new(tensors, config, meta::get(meta, meta::LABELS)?)?;
+        if let Some(front_end) = meta::get(meta, meta::FRONT_END)? {
+            ckpt.front_end = front_end;
         }
         Ok(ckpt)
     }
@@ -152,23 +142,14 @@ impl AstCheckpoint {
     /// Writes HF-layout safetensors with the config, front end (and labels) in the metadata,
     /// atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut meta = HashMap::new();
-        meta.insert(META_FAMILY.into(), "ast".into());
-        meta.insert(
-            META_FRONT_END.into(),
-            serde_json::to_string(&self.front_end).expect("front ends serialise"),
-        );
-        meta.insert(
-            META_CONFIG.into(),
-            serde_json::to_string(&self.config).expect("configs serialise"),
-        );
-        if let Some(l) = &self.labels {
-            meta.insert(
-                META_LABELS.into(),
-                serde_json::to_string(l).expect("strings serialise"),
-            );
+        let mut m = HashMap::new();
+        meta::put(&mut m, meta::FAMILY, &"ast");
+        meta::put(&mut m, META_CONFIG, &self.config);
+        meta::put(&mut m, meta::FRONT_END, &self.front_end);
+        if let Some(labels) = &self.labels {
+            meta::put(&mut m, meta::LABELS, labels);
         }
-        aum_io::save_safetensors(path.as_ref(), &self.tensors, meta)
+        aum_io::save_safetensors(path.as_ref(), &self.tensors, m)
     }
 
     /// Attaches class names; their number must equal the model's classes.

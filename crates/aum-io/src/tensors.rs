@@ -104,12 +104,37 @@ pub fn check_layout(
 
 /// Metadata keys that checkpoints of every model family share.
 pub mod meta {
+    use std::collections::HashMap;
+
+    use aum_core::{Error, Result};
+    use serde::{de::DeserializeOwned, Serialize};
+
     /// The model family: `aum` or `ast`.
     pub const FAMILY: &str = "aum.family";
     /// The class names, a JSON array of strings.
     pub const LABELS: &str = "aum.labels";
     /// The input pipeline (aum-fbank's `FrontEnd`), as JSON.
     pub const FRONT_END: &str = "aum.frontend";
+
+    /// The value stored as JSON under `key`, if there is one; a value that does not parse as a
+    /// `T` is an error naming the key.
+    pub fn get<T: DeserializeOwned>(
+        meta: &HashMap<String, String>,
+        key: &str,
+    ) -> Result<Option<T>> {
+        meta.get(key)
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|e| Error::InvalidInput(format!("bad `{key}` metadata: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Stores `value` as JSON under `key`.
+    pub fn put(meta: &mut HashMap<String, String>, key: &str, value: &impl Serialize) {
+        let json = serde_json::to_string(value).expect("metadata values serialise to JSON");
+        meta.insert(key.to_string(), json);
+    }
 }
 
 /// Writes tensors (sorted by name) and metadata as safetensors, atomically.

@@ -6,6 +6,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::fastmath::{self, Madd};
+use crate::storage::f32_slice;
 
 /// Which side of the sequence the depthwise conv looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,13 +105,6 @@ impl Conv<'_> {
     }
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("conv_silu: non-contiguous input".into()))?;
-    Ok(&s.as_slice::<f32>()?[a..b])
-}
-
 fn setup<'a>(
     x: &'a [f32],
     xl: &Layout,
@@ -162,11 +156,11 @@ impl CustomOp3 for ConvSilu {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let conv = setup(
-            slice(xs, xl)?,
+            f32_slice(xs, xl, "conv_silu")?,
             xl,
-            slice(ws, wl)?,
+            f32_slice(ws, wl, "conv_silu")?,
             wl,
-            slice(bs, bl)?,
+            f32_slice(bs, bl, "conv_silu")?,
             self.side,
         )?;
         let d = conv.d;

@@ -154,13 +154,8 @@ impl CustomOp2 for MatMulFresh {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (xs, ws) else {
-            candle_core::bail!("dense matmul: inputs must be f32")
-        };
-        let (Some((x0, x1)), Some((w0, w1))) = (xl.contiguous_offsets(), wl.contiguous_offsets())
-        else {
-            candle_core::bail!("dense matmul: inputs must be contiguous")
-        };
+        let x = crate::storage::f32_slice(xs, xl, "dense matmul")?;
+        let w = crate::storage::f32_slice(ws, wl, "dense matmul")?;
         let ((m, k), (wk, n)) = (xl.shape().dims2()?, wl.shape().dims2()?);
         if k != wk {
             candle_core::bail!("dense matmul: ({m}, {k}) x ({wk}, {n})");
@@ -168,7 +163,6 @@ impl CustomOp2 for MatMulFresh {
         if k == 0 {
             return Ok((CpuStorage::F32(vec![0.0; m * n]), Shape::from((m, n))));
         }
-        let (x, w) = (&x[x0..x1], &w[w0..w1]);
         let threads = candle_core::utils::get_num_threads();
         let parallelism = if threads > 1 {
             gemm::Parallelism::Rayon(threads)

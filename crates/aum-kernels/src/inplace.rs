@@ -40,7 +40,7 @@ impl candle_core::InplaceOp1 for SoftmaxInPlace {
     fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &Layout) -> Result<()> {
         use rayon::prelude::*;
         let width = layout.dims().last().copied().unwrap_or(1);
-        let data = contiguous_f32(storage, layout, "softmax")?;
+        let data = crate::storage::f32_slice_mut(storage, layout, "softmax")?;
         if data.is_empty() {
             return Ok(());
         }
@@ -62,25 +62,10 @@ impl candle_core::InplaceOp1 for GeluInPlace {
 
     fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &Layout) -> Result<()> {
         use rayon::prelude::*;
-        let data = contiguous_f32(storage, layout, "gelu")?;
+        let data = crate::storage::f32_slice_mut(storage, layout, "gelu")?;
         data.par_chunks_mut(1 << 14)
             .for_each(crate::fastmath::gelu_erf_in_place);
         Ok(())
-    }
-}
-
-/// The part of a CPU storage a contiguous f32 layout covers.
-fn contiguous_f32<'a>(
-    storage: &'a mut candle_core::CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> Result<&'a mut [f32]> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: input not contiguous")))?;
-    match storage {
-        candle_core::CpuStorage::F32(data) => Ok(&mut data[start..end]),
-        _ => candle_core::bail!("{op}: input must be f32"),
     }
 }
 

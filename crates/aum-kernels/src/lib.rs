@@ -20,6 +20,7 @@ mod inplace;
 mod interp;
 mod isa;
 mod patches;
+mod storage;
 
 pub use conv::{conv_silu, ConvSide};
 pub use dense::{dense, handing_over, Dense};

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use aum_core::{Error, Result};
 use aum_fbank::{FrontEnd, Preset};
-use aum_io::meta::{FAMILY as META_FAMILY, FRONT_END as META_FRONT_END, LABELS as META_LABELS};
+use aum_io::meta;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
@@ -49,30 +49,13 @@ impl AumCheckpoint {
         tensors: HashMap<String, Tensor>,
         meta: &HashMap<String, String>,
     ) -> Result<Self> {
-        let parse = |key: &str| -> Result<Option<serde_json::Value>> {
-            meta.get(key)
-                .map(|json| {
-                    serde_json::from_str(json)
-                        .map_err(|e| Error::InvalidInput(format!("bad `{key}` metadata: {e}")))
-                })
-                .transpose()
-        };
-        let config = match parse(META_CONFIG)? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| Error::InvalidInput(format!("bad `{META_CONFIG}`: {e}")))?,
+        let config = match meta::get(meta, META_CONFIG)? {
+            Some(c) => c,
             None => infer_config(&tensors)?,
         };
-        let labels = match parse(META_LABELS)? {
-            Some(v) => Some(
-                serde_json::from_value(v)
-                    .map_err(|e| Error::InvalidInput(format!("bad `{META_LABELS}`: {e}")))?,
-            ),
-            None => None,
-        };
-        let mut ckpt = Self::new(tensors, config, labels)?;
-        if let Some(v) = parse(META_FRONT_END)? {
-            ckpt.front_end = serde_json::from_value(v)
-                .map_err(|e| Error::InvalidInput(format!("bad `{META_FRONT_END}`: {e}")))?;
+        let mut ckpt = Self::new(tensors, config, meta::get(meta, meta::LABELS)?)?;
+        if let Some(front_end) = meta::get(meta, meta::FRONT_END)? {
+            ckpt.front_end = front_end;
         }
         Ok(ckpt)
     }
@@ -163,23 +146,14 @@ impl AumCheckpoint {
     /// Writes the checkpoint as safetensors with its config and labels in the metadata,
     /// atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut meta = HashMap::new();
-        meta.insert(META_FAMILY.to_string(), "aum".to_string());
-        meta.insert(
-            META_CONFIG.to_string(),
-            serde_json::to_string(&self.config).expect("configs serialise"),
-        );
-        meta.insert(
-            META_FRONT_END.to_string(),
-            serde_json::to_string(&self.front_end).expect("front ends serialise"),
-        );
+        let mut m = HashMap::new();
+        meta::put(&mut m, meta::FAMILY, &"aum");
+        meta::put(&mut m, META_CONFIG, &self.config);
+        meta::put(&mut m, meta::FRONT_END, &self.front_end);
         if let Some(labels) = &self.labels {
-            meta.insert(
-                META_LABELS.to_string(),
-                serde_json::to_string(labels).expect("strings serialise"),
-            );
+            meta::put(&mut m, meta::LABELS, labels);
         }
-        aum_io::save_safetensors(path.as_ref(), &self.tensors, meta)
+        aum_io::save_safetensors(path.as_ref(), &self.tensors, m)
     }
 
     /// The number of weights.
