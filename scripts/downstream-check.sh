@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the README's library snippet in a fresh crate outside the workspace, whose only
-# dependency is aum-model (default features), and checks on an official-layout AuM `.pth` and
-# an HF-layout AST checkpoint that its top class is the one `aum classify` prints.
+# Builds the README's library snippet (the first rust block under "Use it from Rust", hidden
+# doctest lines included, its two paths taken from the command line) in a fresh crate outside
+# the workspace whose only dependency is aum-model (default features), and checks on an
+# official-layout AuM `.pth`, an HF-layout AST checkpoint and the bundled model that its top
+# class is the one `aum classify` prints.
 # Uses $CARGO_TARGET_DIR (shared with the workspace, so compiled dependencies are reused).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +11,19 @@ target=${CARGO_TARGET_DIR:-$root/target}
 crate=$(mktemp -d)
 trap 'rm -rf "$crate"' EXIT
 mkdir -p "$crate/src"
-cp "$root/scripts/downstream/src/main.rs" "$crate/src/main.rs"
+python3 - "$root/README.md" >"$crate/src/main.rs" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("## Use it from Rust"):]
+block = re.search(r"```rust\n(.*?)```", section, re.S).group(1)
+for line in block.splitlines():
+    line = line[2:] if line.startswith("# ") else ("" if line == "#" else line)
+    line = re.sub(r'let checkpoint_path = ".*";',
+                  'let checkpoint_path = std::env::args().nth(1).expect("CHECKPOINT");', line)
+    line = re.sub(r'let audio_path = ".*";',
+                  'let audio_path = std::env::args().nth(2).expect("AUDIO");', line)
+    print(line)
+PY
 # The workspace's lock file pins the same dependency versions, so nothing is re-resolved.
 cp "$root/Cargo.lock" "$crate/Cargo.lock"
 cat > "$crate/Cargo.toml" <<TOML

@@ -1,7 +1,7 @@
 //! Compiles `kernels/*.cu` (the workspace root's `kernels/`, linked into this crate so that it
 //! packages with it) to PTX with nvcc, only with the `cuda`
 //! feature, so that CPU builds never need a CUDA toolkit. The PTX is embedded in the crate with
-//! `include_str!` (see `src/cuda/mod.rs`) and JIT-compiled by the driver on first use.
+//! `include_str!` (see `src/cuda.rs`) and JIT-compiled by the driver on first use.
 //!
 //! Environment: `NVCC` (default `$CUDA_HOME/bin/nvcc`, else `nvcc` on the PATH) and
 //! `CUDA_COMPUTE_CAP` (default 90, i.e. H100/H200; the PTX also runs on newer GPUs).

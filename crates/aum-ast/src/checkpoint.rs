@@ -28,22 +28,12 @@ pub struct AstCheckpoint {
     front_end: FrontEnd,
 }
 
-/// Whether a set of tensor names is an AST (either layout) rather than an Audio Mamba.
-pub fn is_ast(names: &[&str]) -> bool {
-    names.iter().any(|n| {
-        n.contains("patch_embeddings.projection")
-            || n.contains("v.blocks.")
-            || n.ends_with("dist_token")
-    })
-}
-
 impl AstCheckpoint {
     /// Loads a `.pth` or safetensors file in either layout.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let (tensors, meta) = aum_io::read_tensors(path)?;
-        Self::from_tensors(tensors, &meta)
-            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
+        Self::from_tensors(tensors, &meta).map_err(|e| e.in_file(path))
     }
 
     /// Builds a checkpoint from tensors (either layout, `module.` already stripped) and the
@@ -143,7 +133,7 @@ impl AstCheckpoint {
     /// atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut m = HashMap::new();
-        meta::put(&mut m, meta::FAMILY, &"ast");
+        m.insert(meta::FAMILY.to_string(), "ast".to_string());
         meta::put(&mut m, META_CONFIG, &self.config);
         meta::put(&mut m, meta::FRONT_END, &self.front_end);
         if let Some(labels) = &self.labels {

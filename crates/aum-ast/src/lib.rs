@@ -6,6 +6,6 @@ mod checkpoint;
 mod config;
 mod model;
 
-pub use checkpoint::{default_front_end, expected_shapes, is_ast, AstCheckpoint};
+pub use checkpoint::{default_front_end, expected_shapes, AstCheckpoint};
 pub use config::AstConfig;
 pub use model::AstModel;

@@ -252,10 +252,6 @@ impl AudioClassifier for AstModel {
         Ok(self.logits_t(features, false)?)
     }
 
-    fn input_frames(&self) -> Option<usize> {
-        Some(self.cfg.frames)
-    }
-
     fn num_classes(&self) -> usize {
         self.cfg.num_classes
     }

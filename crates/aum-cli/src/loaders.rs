@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use aum_core::LabelSet;
 use aum_model::Checkpoint;
-use candle_core::Device;
 
 /// The bundled model: an Audio Mamba trained from scratch on spoken digits (docs/results.md),
 /// compiled into the binary so `aum classify` works from any folder without flags.
@@ -20,10 +19,7 @@ pub fn load_checkpoint(path: Option<&Path>) -> Result<Checkpoint> {
     if let Some(p) = path {
         return Ok(aum_train::load_checkpoint(p)?);
     }
-    let (_, header) =
-        safetensors::SafeTensors::read_metadata(BUNDLED).context("reading the bundled model")?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    let tensors = candle_core::safetensors::load_buffer(BUNDLED, &Device::Cpu)?;
+    let (tensors, meta) = aum_io::read_safetensors_bytes(BUNDLED)?;
     Checkpoint::from_tensors(tensors, &meta).context("loading the bundled model")
 }
 

@@ -3,8 +3,8 @@
 mod commands;
 mod loaders;
 mod memory;
-mod output;
 mod plot;
+mod timing;
 
 use clap::{Parser, Subcommand};
 

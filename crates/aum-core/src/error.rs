@@ -43,6 +43,14 @@ pub enum Error {
     /// An error raised inside candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// What went wrong while reading a named file (a checkpoint whose tensor is missing, say).
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file being read.
+        path: PathBuf,
+        /// What went wrong in it.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -51,6 +59,18 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Attaches the file the error happened in (once: an error that names its file already is
+    /// returned as it is).
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        match self {
+            Error::Io { .. } | Error::Decode { .. } | Error::InFile { .. } => self,
+            other => Error::InFile {
+                path: path.into(),
+                source: Box::new(other),
+            },
         }
     }
 

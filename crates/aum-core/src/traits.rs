@@ -12,8 +12,6 @@ pub trait AudioClassifier: Send + Sync {
     /// `(batch, frames, bins)` normalised features to `(batch, classes)` logits, in inference
     /// mode (fused kernels without a backward pass).
     fn logits(&self, features: &Tensor) -> Result<Tensor>;
-    /// The number of frames the model requires, or `None` when it accepts any length.
-    fn input_frames(&self) -> Option<usize>;
     /// The number of classes the head scores.
     fn num_classes(&self) -> usize;
     /// Where the model's weights live (inputs are moved there).

@@ -6,4 +6,6 @@ mod atomic;
 mod tensors;
 
 pub use atomic::write_atomic;
-pub use tensors::{check_layout, meta, read_tensors, save_safetensors};
+pub use tensors::{
+    check_layout, family, meta, read_safetensors_bytes, read_tensors, save_safetensors,
+};

@@ -17,28 +17,37 @@ pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<Str
         let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         f.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
     }
-    let (raw, meta) = if &magic == b"PK\x03\x04" {
-        (read_pth(path)?, HashMap::new())
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-            Error::InvalidInput(format!(
-                "{}: neither a PyTorch zip nor safetensors ({e})",
-                path.display()
-            ))
-        })?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        (
-            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?,
-            meta,
-        )
-    };
+    if &magic == b"PK\x03\x04" {
+        return Ok((normalised(read_pth(path)?)?, HashMap::new()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_safetensors_bytes(&bytes).map_err(|e| {
+        Error::InvalidInput(format!(
+            "{}: neither a PyTorch zip nor safetensors ({e})",
+            path.display()
+        ))
+    })
+}
+
+/// [`read_tensors`] of safetensors bytes in memory (a model compiled into a binary, say).
+pub fn read_safetensors_bytes(
+    bytes: &[u8],
+) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::InvalidInput(format!("not safetensors: {e}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let raw = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?;
+    Ok((normalised(raw)?, meta))
+}
+
+/// The tensors as f32, with DataParallel's `module.` prefix stripped.
+fn normalised(raw: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::with_capacity(raw.len());
     for (name, t) in raw {
         let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
         tensors.insert(name, t.to_dtype(DType::F32)?);
     }
-    Ok((tensors, meta))
+    Ok(tensors)
 }
 
 /// The state dict of a `torch.save` zip: at the top level or under a usual wrapper key.
@@ -109,8 +118,10 @@ pub mod meta {
     use aum_core::{Error, Result};
     use serde::{de::DeserializeOwned, Serialize};
 
-    /// The model family: `aum` or `ast`.
+    /// The model family: `aum` or `ast` (a plain string, not JSON).
     pub const FAMILY: &str = "aum.family";
+    /// A resumable training state (aum-train's `last.safetensors`), as JSON.
+    pub const TRAINING_STATE: &str = "aum.train";
     /// The class names, a JSON array of strings.
     pub const LABELS: &str = "aum.labels";
     /// The input pipeline (aum-fbank's `FrontEnd`), as JSON.
@@ -134,6 +145,30 @@ pub mod meta {
     pub fn put(meta: &mut HashMap<String, String>, key: &str, value: &impl Serialize) {
         let json = serde_json::to_string(value).expect("metadata values serialise to JSON");
         meta.insert(key.to_string(), json);
+    }
+}
+
+/// The model family of a file's tensors, `"aum"` or `"ast"`: our `aum.family` metadata when it
+/// is there, else whether the names are an AST's (the HF layout's patch projection, the
+/// original layout's `v.blocks.`, a distillation token).
+pub fn family(
+    tensors: &HashMap<String, Tensor>,
+    metadata: &HashMap<String, String>,
+) -> &'static str {
+    match metadata.get(meta::FAMILY).map(String::as_str) {
+        Some("ast") => return "ast",
+        Some("aum") => return "aum",
+        _ => {}
+    }
+    let ast = tensors.keys().any(|n| {
+        n.contains("patch_embeddings.projection")
+            || n.contains("v.blocks.")
+            || n.ends_with("dist_token")
+    });
+    if ast {
+        "ast"
+    } else {
+        "aum"
     }
 }
 

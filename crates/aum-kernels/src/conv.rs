@@ -101,7 +101,7 @@ impl Conv<'_> {
             fastmath::sigmoid_into(row, sig);
             row.iter_mut().zip(sig.iter()).for_each(|(v, s)| *v *= s);
         }
-        crate::dispatch!(body(self, i, row, sig))
+        crate::isa::dispatch!(body(self, i, row, sig))
     }
 }
 

@@ -147,7 +147,7 @@ pub fn sigmoid_into(x: &[f32], out: &mut [f32]) {
             *o = sigmoid::<M>(v);
         }
     }
-    crate::dispatch!(body(x, out))
+    crate::isa::dispatch!(body(x, out))
 }
 
 /// Replaces each row of `width` values by its softmax (`e^(v - max) / sum`), vectorised for
@@ -175,7 +175,7 @@ pub fn softmax_rows(data: &mut [f32], width: usize) {
             }
         }
     }
-    crate::dispatch!(body(data, width))
+    crate::isa::dispatch!(body(data, width))
 }
 
 /// Folds `values` with `f` into 16 independent lanes, then the lanes into one value.
@@ -244,7 +244,7 @@ pub fn gelu_erf_in_place(data: &mut [f32]) {
             *v = 0.5 * *v * (1.0 + erf::<M>(*v * std::f32::consts::FRAC_1_SQRT_2));
         }
     }
-    crate::dispatch!(body(data))
+    crate::isa::dispatch!(body(data))
 }
 
 #[cfg(test)]

@@ -22,33 +22,40 @@ pub const ISA_ENV: &str = "AUM_ISA";
 
 impl Isa {
     /// The best instruction set this CPU has, capped by [`ISA_ENV`] (read once per process).
-    ///
-    /// # Panics
-    /// When the variable holds something other than the three names: a typo must not silently
-    /// test the fast path.
+    /// A value other than the three names is reported on stderr and ignored.
     pub fn detect() -> Self {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
-            let cap = std::env::var(ISA_ENV).unwrap_or_default();
-            let cap = match cap.as_str() {
-                "" | "avx512" => None,
-                other => Some(Self::parse(other).unwrap_or_else(|| {
-                    panic!("{ISA_ENV}={other}: expected avx512, avx2 or portable")
-                })),
-            };
+            if std::env::var_os("AUM_SCAN_ISA").is_some() {
+                eprintln!("warning: AUM_SCAN_ISA is ignored; {ISA_ENV} caps every CPU kernel now");
+            }
             let best = Self::best_available();
-            cap.map_or(best, |c| c.min(best))
+            let cap = std::env::var(ISA_ENV).unwrap_or_default();
+            if cap.is_empty() {
+                return best;
+            }
+            match Self::parse(&cap) {
+                Some(c) => c.min(best),
+                None => {
+                    eprintln!(
+                        "warning: {ISA_ENV}={cap} ignored (expected avx512, avx2 or portable)"
+                    );
+                    best
+                }
+            }
         })
     }
 
-    /// The instruction set named `avx512`, `avx2` or `portable` (on x86-64; elsewhere only
-    /// `portable`).
+    /// The instruction set named `avx512`, `avx2` or `portable`. On other architectures than
+    /// x86-64 every name is [`Isa::Portable`], the only one there.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             #[cfg(target_arch = "x86_64")]
             "avx512" => Some(Isa::Avx512),
             #[cfg(target_arch = "x86_64")]
             "avx2" => Some(Isa::Avx2Fma),
+            #[cfg(not(target_arch = "x86_64"))]
+            "avx512" | "avx2" => Some(Isa::Portable),
             "portable" => Some(Isa::Portable),
             _ => None,
         }
@@ -87,8 +94,6 @@ impl Isa {
 /// for the instruction set [`Isa::detect`] picks, so LLVM vectorises it with the widest
 /// registers allowed. Only code inlined into the wrappers gets their instruction set, and
 /// `Fused`'s `mul_add` outside them is a slow library call, hence `Plain` on the portable path.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! dispatch {
     ($body:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
@@ -101,21 +106,22 @@ macro_rules! dispatch {
             unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
-            match $crate::Isa::detect() {
+            match crate::Isa::detect() {
                 // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
-                $crate::Isa::Avx512 => {
-                    return unsafe { avx512(|| $body::<$crate::fastmath::Fused>($($arg),*)) }
+                crate::Isa::Avx512 => {
+                    return unsafe { avx512(|| $body::<crate::fastmath::Fused>($($arg),*)) }
                 }
                 // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
-                $crate::Isa::Avx2Fma => {
-                    return unsafe { avx2(|| $body::<$crate::fastmath::Fused>($($arg),*)) }
+                crate::Isa::Avx2Fma => {
+                    return unsafe { avx2(|| $body::<crate::fastmath::Fused>($($arg),*)) }
                 }
-                $crate::Isa::Portable => {}
+                crate::Isa::Portable => {}
             }
         }
-        $body::<$crate::fastmath::Plain>($($arg),*)
+        $body::<crate::fastmath::Plain>($($arg),*)
     }};
 }
+pub(crate) use dispatch;
 
 #[cfg(test)]
 mod tests {

@@ -39,7 +39,7 @@ impl AumCheckpoint {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let (tensors, meta) = read_tensors(path)?;
-        Self::from_tensors(tensors, &meta).map_err(|e| in_file(path, e))
+        Self::from_tensors(tensors, &meta).map_err(|e| e.in_file(path))
     }
 
     /// A checkpoint from tensors (upstream names, `module.` stripped) and the file's metadata:
@@ -147,7 +147,7 @@ impl AumCheckpoint {
     /// atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut m = HashMap::new();
-        meta::put(&mut m, meta::FAMILY, &"aum");
+        m.insert(meta::FAMILY.to_string(), "aum".to_string());
         meta::put(&mut m, META_CONFIG, &self.config);
         meta::put(&mut m, meta::FRONT_END, &self.front_end);
         if let Some(labels) = &self.labels {
@@ -178,10 +178,6 @@ pub fn default_front_end(cfg: &AumConfig) -> FrontEnd {
         num_mel_bins: cfg.num_mel_bins,
         ..FrontEnd::aum(preset)
     }
-}
-
-fn in_file(path: &Path, e: Error) -> Error {
-    Error::InvalidInput(format!("{}: {e}", path.display()))
 }
 
 fn dims(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<usize>> {
@@ -262,9 +258,10 @@ pub fn infer_config(tensors: &HashMap<String, Tensor>) -> Result<AumConfig> {
     };
     let patches = dim(&pos, 1, "pos_embed.pos_embed")?.saturating_sub(1);
     let (fp, _) = cfg.grid_for(cfg.patch.1);
-    if fp == 0 || patches % fp != 0 {
+    if fp == 0 || patches == 0 || patches % fp != 0 {
         return Err(Error::InvalidInput(format!(
-            "pos_embed has {patches} patch rows, not a whole number of {fp}-band rows for 128 mel bins"
+            "pos_embed has {patches} patch rows, not a positive whole number of {fp}-band rows \
+             for 128 mel bins"
         )));
     }
     let tp = patches / fp;

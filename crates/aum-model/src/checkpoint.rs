@@ -28,24 +28,31 @@ impl Checkpoint {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let (tensors, meta) = aum_io::read_tensors(path)?;
-        Self::from_tensors(tensors, &meta)
-            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
+        Self::from_tensors(tensors, &meta).map_err(|e| e.in_file(path))
     }
 
-    /// A checkpoint from a file's tensors (`module.` stripped) and metadata: AST when the
-    /// names are an AST's (either layout), Audio Mamba otherwise.
+    /// A checkpoint from a file's tensors (`module.` stripped) and metadata, of the family
+    /// [`aum_io::family`] finds.
     pub fn from_tensors(
         tensors: HashMap<String, Tensor>,
         meta: &HashMap<String, String>,
     ) -> Result<Self> {
-        #[cfg(feature = "ast")]
-        {
-            let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
-            if aum_ast::is_ast(&names) {
-                return Ok(Self::Ast(AstCheckpoint::from_tensors(tensors, meta)?));
-            }
+        if meta.contains_key(aum_io::meta::TRAINING_STATE) {
+            return Err(Error::InvalidInput(
+                "a resumable training state, not a model: load it with \
+                 aum_train::load_checkpoint, or use the run's best.safetensors"
+                    .into(),
+            ));
         }
-        Ok(Self::Aum(AumCheckpoint::from_tensors(tensors, meta)?))
+        match aum_io::family(&tensors, meta) {
+            #[cfg(feature = "ast")]
+            "ast" => Ok(Self::Ast(AstCheckpoint::from_tensors(tensors, meta)?)),
+            #[cfg(not(feature = "ast"))]
+            "ast" => Err(Error::InvalidInput(
+                "an AST checkpoint: aum-model reads those with its `ast` feature".into(),
+            )),
+            _ => Ok(Self::Aum(AumCheckpoint::from_tensors(tensors, meta)?)),
+        }
     }
 
     /// A checkpoint from its parts (a training run's weights, say): tensors by the family's

@@ -167,10 +167,6 @@ impl AudioClassifier for Model {
         self.classifier().logits(features)
     }
 
-    fn input_frames(&self) -> Option<usize> {
-        self.classifier().input_frames()
-    }
-
     fn num_classes(&self) -> usize {
         self.classifier().num_classes()
     }

@@ -34,7 +34,7 @@ mod model;
 mod posembed;
 mod weights;
 
-pub use aum_checkpoint::{default_front_end, expected_shapes, infer_config, AumCheckpoint};
+pub use aum_checkpoint::AumCheckpoint;
 pub use checkpoint::Checkpoint;
 pub use classify::{Classifier, Window};
 pub use config::{AumConfig, ClsPosition, Variant};
@@ -42,10 +42,24 @@ pub use family::{Model, ModelConfig};
 pub use init::initialize;
 pub use model::{AumModel, ForwardTrace};
 pub use posembed::resample_pos_embed;
+// Random-weight models for the benchmarks and tests, not part of the API.
+#[doc(hidden)]
 pub use weights::random_untracked;
 
 #[cfg(feature = "ast")]
 pub use aum_ast::{AstCheckpoint, AstConfig, AstModel};
+
+/// Audio Mamba's checkpoint layout: the tensors a config expects, the config tensors imply,
+/// and the front end of the published recipe for a config.
+pub mod aum {
+    pub use crate::aum_checkpoint::{default_front_end, expected_shapes, infer_config};
+}
+
+/// AST's checkpoint layout, as [`aum`] for Audio Mamba.
+#[cfg(feature = "ast")]
+pub mod ast {
+    pub use aum_ast::{default_front_end, expected_shapes};
+}
 pub use aum_core::{AudioClassifier, Error, LabelSet, Result, Waveform};
 pub use aum_fbank::{FrontEnd, Preset};
 pub use candle_core::{DType, Device, Tensor};

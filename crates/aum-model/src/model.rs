@@ -199,11 +199,6 @@ impl AumModel {
             logits,
         })
     }
-
-    /// Scores in [0, 1] per class: sigmoid of the logits, as the official evaluation does.
-    pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::sigmoid(&self.forward_t(x, false)?)
-    }
 }
 
 /// (B, T, F) normalised fbank -> (B, classes) logits; `train` makes the pass differentiable.
@@ -218,10 +213,6 @@ impl ModuleT for AumModel {
 impl AudioClassifier for AumModel {
     fn logits(&self, features: &Tensor) -> aum_core::Result<Tensor> {
         Ok(self.forward_t(features, false)?)
-    }
-
-    fn input_frames(&self) -> Option<usize> {
-        Some(self.cfg.frames)
     }
 
     fn num_classes(&self) -> usize {

@@ -28,7 +28,7 @@ fn presets_have_the_papers_parameter_counts() {
         let ckpt = AumCheckpoint::new(tensors, cfg.clone(), None).unwrap();
         assert_eq!(ckpt.num_params(), count);
         assert_eq!(cfg.num_params(), count);
-        assert_eq!(aum_model::infer_config(ckpt.tensors()).unwrap(), cfg);
+        assert_eq!(aum_model::aum::infer_config(ckpt.tensors()).unwrap(), cfg);
     }
 }
 
@@ -103,6 +103,17 @@ fn bad_checkpoints_name_the_tensor() {
         .to_string();
     assert!(e.contains("rope.freqs"), "{e}");
 
+    // A positional embedding with the CLS row alone holds no patch grid to infer frames from.
+    let mut no_grid = good.clone();
+    no_grid.insert(
+        "pos_embed.pos_embed".into(),
+        Tensor::zeros((1, 1, cfg.embed_dim), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let e = aum_model::aum::infer_config(&no_grid)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("0 patch rows"), "{e}");
+
     let e = AumCheckpoint::new(good, cfg, Some(vec!["x".into()]))
         .unwrap_err()
         .to_string();
@@ -133,4 +144,39 @@ fn other_clip_lengths_run_with_a_resampled_pos_embed() {
     assert!(model.forward_t(&too_short, false).is_err());
     let wrong_bins = Tensor::zeros((1, 1024, 64), DType::F32, &Device::Cpu).unwrap();
     assert!(model.forward_t(&wrong_bins, false).is_err());
+}
+
+/// `Checkpoint` (any family) tells the families apart, and says what a file is when it is not
+/// a model, naming the file.
+#[test]
+fn any_family_checkpoints_are_detected_or_named() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let aum = aum_model::Checkpoint::load(
+        aum_testdata::fixture_dir(env!("CARGO_MANIFEST_DIR"), "aum").join("aum-v1-d64-l2-t128.pth"),
+    )
+    .unwrap();
+    assert!(matches!(aum, aum_model::Checkpoint::Aum(_)));
+    let ast_file = root.join("aum-ast/tests/fixtures/ast/ast-h64-l2-t128-s10.hf.safetensors");
+    let ast = aum_model::Checkpoint::load(&ast_file).unwrap();
+    assert!(matches!(ast, aum_model::Checkpoint::Ast(_)));
+    assert_eq!(ast.config().num_classes(), 5);
+
+    let state = HashMap::from([(aum_io::meta::TRAINING_STATE.to_string(), "{}".to_string())]);
+    let e = aum_model::Checkpoint::from_tensors(HashMap::new(), &state).unwrap_err();
+    assert!(e.to_string().contains("training state"), "{e}");
+
+    let dir = std::env::temp_dir().join(format!("aum-any-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let partial = dir.join("partial.safetensors");
+    let mut tensors = aum.tensors().clone();
+    tensors.remove("head.weight");
+    aum_io::save_safetensors(&partial, &tensors, HashMap::new()).unwrap();
+    let e = aum_model::Checkpoint::load(&partial)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("partial.safetensors") && e.contains("head.weight"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

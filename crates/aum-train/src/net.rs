@@ -89,7 +89,7 @@ impl Net {
     /// network's grid, and a head of another class count is left freshly initialised. Returns
     /// the names left at their initial values.
     pub fn load_pretrained(&self, path: &Path) -> Result<Vec<String>> {
-        let (tensors, from_grid) = match (&self.spec, Checkpoint::load(path)?) {
+        let (tensors, from_grid) = match (&self.spec, crate::load_checkpoint(path)?) {
             (ModelConfig::Aum(_), Checkpoint::Aum(ck)) => {
                 let grid = ck.config().grid();
                 (ck.into_tensors(), Some(grid))
@@ -151,10 +151,6 @@ impl Net {
 impl AudioClassifier for Net {
     fn logits(&self, features: &Tensor) -> Result<Tensor> {
         Net::forward(self, features, false)
-    }
-
-    fn input_frames(&self) -> Option<usize> {
-        Some(self.spec.frames())
     }
 
     fn num_classes(&self) -> usize {

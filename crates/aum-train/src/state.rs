@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::Metrics;
 use crate::recipe::Recipe;
 
-const META_STATE: &str = "aum.train";
+use aum_io::meta::TRAINING_STATE as META_STATE;
 
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,8 +137,7 @@ pub fn split(
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     let (tensors, meta) = aum_io::read_tensors(path)?;
     if !is_state(&meta) {
-        return Checkpoint::from_tensors(tensors, &meta)
-            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())));
+        return Checkpoint::from_tensors(tensors, &meta).map_err(|e| e.in_file(path));
     }
     let (weights, _, progress) = split(tensors, &meta, path)?;
     let front_end = progress.recipe.front_end()?;

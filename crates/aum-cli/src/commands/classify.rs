@@ -183,7 +183,7 @@ fn write_timeline(
                 .iter()
                 .map(|w| json!({"start": w.start, "end": w.end, "scores": w.scores}))
                 .collect::<Vec<_>>());
-            crate::output::write_atomic(
+            aum_io::write_atomic(
                 out,
                 serde_json::to_string_pretty(
                     &json!({"labels": clf.labels().names(), "windows": doc}),
@@ -191,7 +191,7 @@ fn write_timeline(
                 .as_bytes(),
             )?;
         }
-        Some(out) => crate::output::write_atomic(out, csv.as_bytes())?,
+        Some(out) => aum_io::write_atomic(out, csv.as_bytes())?,
         None if !args.json => print!("{csv}"),
         None => {}
     }

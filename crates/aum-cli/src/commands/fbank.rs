@@ -8,7 +8,6 @@ use aum_fbank::{decode_file, Features, FrontEnd, Preset};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-use crate::output::save_tensors;
 use crate::plot;
 
 #[derive(clap::Args, Debug)]
@@ -106,7 +105,7 @@ fn process(args: &FbankArgs, path: &Path) -> Result<String> {
             fe.frames = frames;
             tensors.insert("model_input".to_string(), tensor(&fe.finish(&raw))?);
         }
-        save_tensors(&tensors, &out)?;
+        aum_io::save_safetensors(&out, &tensors, Default::default())?;
         summary += &format!(" -> {}", out.display());
     }
     if let Some(png) = &args.png {

@@ -47,9 +47,10 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
         )
     })?;
     let logits = model.logits(x)?.to_device(&Device::Cpu)?;
-    crate::output::save_tensors(
-        &HashMap::from([("logits".to_string(), logits.clone())]),
+    aum_io::save_safetensors(
         &args.output,
+        &HashMap::from([("logits".to_string(), logits.clone())]),
+        HashMap::new(),
     )?;
     println!(
         "{}: logits {:?} -> {}",

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aum_scan::{
@@ -19,6 +18,8 @@ use aum_scan::{
     Backend, Direction, ScanData, ScanDims, ScanGrads, ScanInputs, ScanOptions, ScanResult,
 };
 use candle_core::{DType, Device, Tensor, Var};
+
+use crate::timing;
 
 /// Relative tolerance of the check against expected tensors (with [`ATOL`]).
 const RTOL: f32 = 1e-4;
@@ -125,7 +126,7 @@ pub fn run(args: &ScanArgs) -> Result<()> {
             out.insert("grad_delta_bias".into(), t);
         }
     }
-    crate::output::save_tensors(&out, &args.output)?;
+    aum_io::save_safetensors(&args.output, &out, Default::default())?;
     println!("wrote {}", args.output.display());
     check_against_expected(&out, &tensors)
 }
@@ -134,17 +135,25 @@ pub fn run(args: &ScanArgs) -> Result<()> {
 /// training does: the forward keeps its checkpoints and the backward starts from them.
 fn run_host(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<ScanGrads>)> {
     let x = input.data.slices();
-    let start = Instant::now();
+    let cpu = Device::Cpu;
     let Some(grad_out) = &input.grad_out else {
-        let fwd = scan_forward(&x, opts)?;
-        println!("forward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+        let (fwd, secs) = timing::once(&cpu, || Ok(scan_forward(&x, opts)?))?;
+        println!("forward: {:.3} ms", secs * 1e3);
         return Ok((fwd, None));
     };
-    let (fwd, checkpoints) = scan_forward_with_checkpoints(&x, opts)?;
-    println!("forward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
-    let start = Instant::now();
-    let grads = scan_backward_from_checkpoints(&x, &checkpoints, grad_out, None, opts)?;
-    println!("backward: {:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+    let ((fwd, checkpoints), secs) =
+        timing::once(&cpu, || Ok(scan_forward_with_checkpoints(&x, opts)?))?;
+    println!("forward: {:.3} ms", secs * 1e3);
+    let (grads, secs) = timing::once(&cpu, || {
+        Ok(scan_backward_from_checkpoints(
+            &x,
+            &checkpoints,
+            grad_out,
+            None,
+            opts,
+        )?)
+    })?;
+    println!("backward: {:.3} ms", secs * 1e3);
     Ok((fwd, Some(grads)))
 }
 
@@ -180,40 +189,43 @@ fn run_cuda(input: &Input, opts: &ScanOptions) -> Result<(ScanResult, Option<Sca
     inputs.z = z.as_deref();
     inputs.delta_bias = bias.as_deref();
     inputs.h0 = h0.as_ref();
-    let start = Instant::now();
-    let out = selective_scan(&inputs, opts)?;
-    let fwd = ScanResult {
-        y: out.y.flatten_all()?.to_vec1()?,
-        last_state: out.last_state.flatten_all()?.to_vec1()?,
-    };
+    let ((out, fwd), secs) = timing::once(&dev, || {
+        let out = selective_scan(&inputs, opts)?;
+        let fwd = ScanResult {
+            y: out.y.flatten_all()?.to_vec1()?,
+            last_state: out.last_state.flatten_all()?.to_vec1()?,
+        };
+        Ok((out, fwd))
+    })?;
     println!(
         "forward (first call: loads the kernels; includes the copy back): {:.3} ms",
-        start.elapsed().as_secs_f64() * 1e3
+        secs * 1e3
     );
     let Some(grad_out) = &input.grad_out else {
         return Ok((fwd, None));
     };
-    let start = Instant::now();
-    let loss = (out.y * Tensor::from_slice(grad_out, &seq[..], &dev)?)?.sum_all()?;
-    let store = loss.backward()?;
-    let grad = |v: &Var| -> Result<Vec<f32>> {
-        let g = store.get(v).context("the scan returned no gradient")?;
-        Ok(g.flatten_all()?.to_vec1()?)
-    };
-    let opt_grad = |v: &Option<Var>| v.as_ref().map(grad).transpose();
-    let grads = ScanGrads {
-        u: grad(&u)?,
-        delta: grad(&delta)?,
-        a: grad(&a)?,
-        b: grad(&b)?,
-        c: grad(&c)?,
-        d: opt_grad(&d)?,
-        z: opt_grad(&z)?,
-        delta_bias: opt_grad(&bias)?,
-    };
+    let (grads, secs) = timing::once(&dev, || {
+        let loss = (out.y * Tensor::from_slice(grad_out, &seq[..], &dev)?)?.sum_all()?;
+        let store = loss.backward()?;
+        let grad = |v: &Var| -> Result<Vec<f32>> {
+            let g = store.get(v).context("the scan returned no gradient")?;
+            Ok(g.flatten_all()?.to_vec1()?)
+        };
+        let opt_grad = |v: &Option<Var>| v.as_ref().map(grad).transpose();
+        Ok(ScanGrads {
+            u: grad(&u)?,
+            delta: grad(&delta)?,
+            a: grad(&a)?,
+            b: grad(&b)?,
+            c: grad(&c)?,
+            d: opt_grad(&d)?,
+            z: opt_grad(&z)?,
+            delta_bias: opt_grad(&bias)?,
+        })
+    })?;
     println!(
         "backward (autograd; includes the copies back): {:.3} ms",
-        start.elapsed().as_secs_f64() * 1e3
+        secs * 1e3
     );
     Ok((fwd, Some(grads)))
 }

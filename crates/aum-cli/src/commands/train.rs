@@ -280,9 +280,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
 /// The saved progress of a run (for its recipe when resuming).
 fn aum_train_progress(path: &Path) -> Result<aum_train::Progress> {
-    let (_, meta) = aum_io::read_tensors(path)?;
-    let json = meta.get("aum.train").context("not a training state")?;
-    Ok(serde_json::from_str(json)?)
+    Ok(aum_train::state::load(path)?.2)
 }
 
 fn epoch_line(r: &EpochRecord, best: bool) -> String {

@@ -114,7 +114,7 @@ impl Canvas {
             let mut w = enc.write_header().context("encoding PNG")?;
             w.write_image_data(&self.pixels).context("encoding PNG")?;
         }
-        crate::output::write_atomic(path, &bytes)
+        Ok(aum_io::write_atomic(path, &bytes)?)
     }
 }
 

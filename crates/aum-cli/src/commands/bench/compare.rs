@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use aum_model::{AstConfig, AumConfig, ModelConfig};
 use candle_core::{Device, ModuleT, Tensor};
 
-use super::timing;
 use crate::memory;
 use crate::plot;
+use crate::timing;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchCompareArgs {
@@ -123,6 +123,8 @@ fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<
         other => anyhow::bail!("unknown model `{other}` (aum or ast)"),
     };
     let net = aum_model::random_untracked(&Device::Cpu, |vb| config.build(vb))?;
+    // Each run starts from released memory with the peak reset, so it measures what the
+    // forward adds; that bookkeeping stays outside the timed call.
     let mut times = Vec::new();
     let mut extra: f64 = 0.0;
     for _ in 0..iters.max(1) {
@@ -134,6 +136,5 @@ fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<
         drop(out);
         extra = extra.max(memory::peak_rss_mib()? - before);
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], extra))
+    Ok((timing::Runs(times).median(), extra))
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 
-use super::timing;
+use crate::timing;
 use anyhow::{Context, Result};
 use aum_fbank::{decode_bytes, KaldiFbank};
 

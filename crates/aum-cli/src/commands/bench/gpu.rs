@@ -6,7 +6,7 @@
 //! h0, the gradient of last_state), then times it. GPU work is asynchronous, so every timing
 //! ends with a device synchronisation.
 
-use super::timing;
+use crate::timing;
 use anyhow::{bail, Context, Result};
 use aum_model::{AumConfig, AumModel};
 use aum_scan::{selective_scan, Backend, Direction, ScanInputs, ScanOptions};

@@ -1,7 +1,7 @@
 //! `aum bench model`: Audio Mamba forward time and peak memory per model size and clip length
 //! (batch 1, random weights), and where the time goes.
 
-use super::timing;
+use crate::timing;
 use anyhow::{bail, Context, Result};
 use aum_kernels::Dense;
 use aum_model::{AumConfig, AumModel, Variant};

@@ -6,7 +6,7 @@
 //! The reference and the step loop are linear in L, so they run on a shorter sequence
 //! (at most 1024 and 256 tokens) and are compared per token.
 
-use super::timing;
+use crate::timing;
 use anyhow::{Context, Result};
 use aum_scan::{
     baseline, checkpoint_len, scan_backward, scan_backward_from_checkpoints, scan_forward,

@@ -1,4 +1,4 @@
-//! The one way the benchmarks time things: a warm-up call, then timed calls that each end with
+//! The one way the CLI times things (the benchmarks, `aum scan`): a warm-up call, then timed calls that each end with
 //! the device synchronised (a no-op on the CPU), reported as the median or the best run.
 
 use std::time::Instant;
@@ -7,7 +7,7 @@ use anyhow::Result;
 use candle_core::Device;
 
 /// Wall times of repeated runs, seconds.
-pub struct Runs(Vec<f64>);
+pub struct Runs(pub Vec<f64>);
 
 impl Runs {
     /// The median run.
