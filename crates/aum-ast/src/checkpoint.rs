@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aum_core::{Error, Result};
+use aum_core::{Activation, Error, Result};
 use aum_fbank::{FrontEnd, Preset};
 use aum_io::meta;
 use candle_core::{DType, Device, Tensor};
@@ -26,6 +26,8 @@ pub struct AstCheckpoint {
     config: AstConfig,
     labels: Option<Vec<String>>,
     front_end: FrontEnd,
+    /// How the logits become scores, when the file says.
+    activation: Option<Activation>,
 }
 
 impl AstCheckpoint {
@@ -51,6 +53,9 @@ impl AstCheckpoint {
         if let Some(front_end) = meta::get(meta, meta::FRONT_END)? {
             ckpt.front_end = front_end;
         }
+        if let Some(a) = meta.get(meta::ACTIVATION) {
+            ckpt.activation = Some(a.parse()?);
+        }
         Ok(ckpt)
     }
 
@@ -69,6 +74,7 @@ impl AstCheckpoint {
             config,
             labels: None,
             front_end,
+            activation: None,
         };
         match labels {
             Some(l) => ckpt.with_labels(l),
@@ -99,6 +105,17 @@ impl AstCheckpoint {
     /// The input pipeline the model expects.
     pub fn front_end(&self) -> &FrontEnd {
         &self.front_end
+    }
+
+    /// How the logits become scores, when the file says.
+    pub fn activation(&self) -> Option<Activation> {
+        self.activation
+    }
+
+    /// Sets how the logits become scores (stored by [`Self::save`]).
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = Some(activation);
+        self
     }
 
     /// Replaces the input pipeline (a training run's recipe, say).
@@ -138,6 +155,9 @@ impl AstCheckpoint {
         meta::put(&mut m, meta::FRONT_END, &self.front_end);
         if let Some(labels) = &self.labels {
             meta::put(&mut m, meta::LABELS, labels);
+        }
+        if let Some(a) = self.activation {
+            m.insert(meta::ACTIVATION.to_string(), a.name().to_string());
         }
         aum_io::save_safetensors(path.as_ref(), &self.tensors, m)
     }

@@ -201,9 +201,8 @@ impl AstModel {
         g.reshape((1, f * t, d))
     }
 
-    /// (B, T, F) normalised fbank -> (B, classes) logits; `train` picks the composed layer
-    /// norms and GELU (with a backward pass) over the fused in-place ones.
-    fn logits_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// The encoder's output pooled over the cls and distillation tokens, (B, 1, hidden).
+    fn pooled(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let (b, _, f) = x.dims3()?;
         if f != self.cfg.num_mel_bins {
             candle_core::bail!(
@@ -226,7 +225,19 @@ impl AstModel {
             x = layer.forward(&x, &self.cfg, train)?;
         }
         let x = self.norm.forward(&x, self.cfg.layer_norm_eps, train)?;
-        let pooled = ((x.narrow(1, 0, 1)? + x.narrow(1, 1, 1)?)? * 0.5)?.squeeze(1)?;
+        (x.narrow(1, 0, 1)? + x.narrow(1, 1, 1)?)? * 0.5
+    }
+
+    /// (B, T, F) normalised fbank -> (B, hidden): the mean of the cls and distillation token
+    /// outputs after the final norm, the vector the head reads.
+    pub fn embed(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.pooled(x, train)?.squeeze(1)
+    }
+
+    /// (B, T, F) normalised fbank -> (B, classes) logits; `train` picks the composed layer
+    /// norms and GELU (with a backward pass) over the fused in-place ones.
+    fn logits_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let pooled = self.embed(x, train)?;
         self.head.forward(
             &self
                 .head_norm
@@ -250,6 +261,10 @@ impl ModuleT for AstModel {
 impl AudioClassifier for AstModel {
     fn logits(&self, features: &Tensor) -> aum_core::Result<Tensor> {
         Ok(self.logits_t(features, false)?)
+    }
+
+    fn embed(&self, features: &Tensor) -> aum_core::Result<Tensor> {
+        Ok(AstModel::embed(self, features, false)?)
     }
 
     fn num_classes(&self) -> usize {

@@ -1,11 +1,12 @@
 //! What several commands load: a checkpoint of either family (or a training run's state, or
 //! the bundled model) and a label set by path or name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use aum_core::LabelSet;
 use aum_model::Checkpoint;
+use candle_core::{Device, Tensor};
 
 /// The bundled model: an Audio Mamba trained from scratch on spoken digits (docs/results.md),
 /// compiled into the binary so `aum classify` works from any folder without flags.
@@ -23,27 +24,37 @@ pub fn load_checkpoint(path: Option<&Path>) -> Result<Checkpoint> {
     Checkpoint::from_tensors(tensors, &meta).context("loading the bundled model")
 }
 
-/// A label set from a CSV path or a built-in name.
+/// The tensor `name` of the safetensors file `path`, on `device`: a normalised (B, T, F) model
+/// input for `aum logits` and `aum embed`.
+pub fn load_input(path: &Path, name: &str, device: &Device) -> Result<Tensor> {
+    let mut tensors = candle_core::safetensors::load(path, device)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut names: Vec<String> = tensors.keys().cloned().collect();
+    names.sort();
+    tensors.remove(name).with_context(|| {
+        format!(
+            "{} has no tensor `{name}` (it has {names:?})",
+            path.display()
+        )
+    })
+}
+
+/// A label set from a CSV path or the name of a dataset whose list ships with aum-model.
 pub fn load_labels(spec: &str) -> Result<LabelSet> {
     let direct = Path::new(spec);
     if direct.is_file() {
         return Ok(LabelSet::from_csv(direct)?);
     }
-    let file = format!("{spec}_class_labels_indices.csv");
-    let mut dirs: Vec<PathBuf> = std::env::var_os("AUM_LABELS_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    dirs.push(PathBuf::from("labels"));
-    dirs.push(PathBuf::from("../shared/data/labels"));
-    for d in &dirs {
-        let p = d.join(&file);
-        if p.is_file() {
-            return Ok(LabelSet::from_csv(&p)?);
-        }
+    if let Some(labels) = aum_model::labels::dataset(spec).and_then(|d| d.labels()) {
+        return Ok(labels);
     }
+    let shipped: Vec<&str> = aum_model::labels::DATASETS
+        .iter()
+        .filter(|d| d.labels().is_some())
+        .map(|d| d.name)
+        .collect();
     bail!(
-        "--labels {spec}: not a file, and no {file} in {} (set AUM_LABELS_DIR to a folder holding it)",
-        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        "--labels {spec}: neither a file nor a shipped label set ({})",
+        shipped.join(", ")
     )
 }

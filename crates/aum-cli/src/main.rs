@@ -21,6 +21,8 @@ enum Command {
     Classify(commands::classify::ClassifyArgs),
     /// Run a checkpoint on an already normalised (B, T, F) input tensor.
     Logits(commands::logits::LogitsArgs),
+    /// Embeddings (the vector the head reads) of audio files or of an input tensor.
+    Embed(commands::embed::EmbedArgs),
     /// Show a checkpoint's configuration, size and layout.
     Inspect(commands::inspect::InspectArgs),
     /// Convert a checkpoint to safetensors with its config and labels in the metadata.
@@ -56,6 +58,7 @@ fn main() {
     let result = match &cli.command {
         Command::Classify(a) => commands::classify::run(a),
         Command::Logits(a) => commands::logits::run(a),
+        Command::Embed(a) => commands::embed::run(a),
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Convert(a) => commands::convert::run(a),
         Command::Fbank(a) => commands::fbank::run(a),

@@ -22,9 +22,14 @@ impl LabelSet {
     /// Reads an AudioSet-style `class_labels_indices.csv` (`index,mid,display_name`, names
     /// quoted when they contain commas). Rows may come in any order; indices must be 0..n.
     pub fn from_csv(path: &Path) -> Result<Self> {
-        let mut reader = csv::Reader::from_path(path)
-            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
-        let bad = |m: String| Error::InvalidInput(format!("{}: {m}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_csv_str(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// [`LabelSet::from_csv`] of the file's text.
+    pub fn from_csv_str(text: &str) -> Result<Self> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let bad = Error::InvalidInput;
         let mut rows = Vec::new();
         for (line, record) in reader.records().enumerate() {
             let record = record.map_err(|e| bad(e.to_string()))?;

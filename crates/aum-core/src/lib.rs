@@ -1,12 +1,15 @@
 //! The vocabulary the Audio Mamba crates share: the [`Waveform`] every front end takes, the
-//! [`LabelSet`] every model scores, the one [`Error`] type at every crate seam, and the
+//! [`LabelSet`] every model scores, the [`Activation`] that turns its logits into scores, the
+//! one [`Error`] type at every crate seam, and the
 //! [`AudioClassifier`] trait through which the family-agnostic code runs AuM and AST alike.
 
+mod activation;
 mod error;
 mod labels;
 mod traits;
 mod waveform;
 
+pub use activation::Activation;
 pub use error::{Error, Result};
 pub use labels::LabelSet;
 pub use traits::AudioClassifier;

@@ -12,6 +12,10 @@ pub trait AudioClassifier: Send + Sync {
     /// `(batch, frames, bins)` normalised features to `(batch, classes)` logits, in inference
     /// mode (fused kernels without a backward pass).
     fn logits(&self, features: &Tensor) -> Result<Tensor>;
+    /// `(batch, frames, bins)` normalised features to `(batch, dim)` embeddings: the pooled
+    /// vector the head reads (AuM's CLS token after the final norm, AST's mean of its cls and
+    /// distillation tokens).
+    fn embed(&self, features: &Tensor) -> Result<Tensor>;
     /// The number of classes the head scores.
     fn num_classes(&self) -> usize;
     /// Where the model's weights live (inputs are moved there).

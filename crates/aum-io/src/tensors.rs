@@ -120,6 +120,8 @@ pub mod meta {
 
     /// The model family: `aum` or `ast` (a plain string, not JSON).
     pub const FAMILY: &str = "aum.family";
+    /// How the logits become scores: `sigmoid` or `softmax` (a plain string).
+    pub const ACTIVATION: &str = "aum.activation";
     /// A resumable training state (aum-train's `last.safetensors`), as JSON.
     pub const TRAINING_STATE: &str = "aum.train";
     /// The class names, a JSON array of strings.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aum_core::{Error, Result};
+use aum_core::{Activation, Error, Result};
 use aum_fbank::{FrontEnd, Preset};
 use aum_io::meta;
 use candle_core::{DType, Device, Tensor};
@@ -32,6 +32,8 @@ pub struct AumCheckpoint {
     /// The input pipeline the model expects: from the file's metadata, or the published
     /// recipe matching its class count ([`default_front_end`]).
     front_end: FrontEnd,
+    /// How the logits become scores, when the file says.
+    activation: Option<Activation>,
 }
 
 impl AumCheckpoint {
@@ -57,6 +59,9 @@ impl AumCheckpoint {
         if let Some(front_end) = meta::get(meta, meta::FRONT_END)? {
             ckpt.front_end = front_end;
         }
+        if let Some(a) = meta.get(meta::ACTIVATION) {
+            ckpt.activation = Some(a.parse()?);
+        }
         Ok(ckpt)
     }
 
@@ -74,6 +79,7 @@ impl AumCheckpoint {
             config,
             labels: None,
             front_end,
+            activation: None,
         };
         match labels {
             Some(l) => ckpt.with_labels(l),
@@ -104,6 +110,17 @@ impl AumCheckpoint {
     /// The input pipeline the model expects.
     pub fn front_end(&self) -> &FrontEnd {
         &self.front_end
+    }
+
+    /// How the logits become scores, when the file says.
+    pub fn activation(&self) -> Option<Activation> {
+        self.activation
+    }
+
+    /// Sets how the logits become scores (stored by [`Self::save`]).
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = Some(activation);
+        self
     }
 
     /// Replaces the input pipeline (a training run's recipe, say).
@@ -152,6 +169,9 @@ impl AumCheckpoint {
         meta::put(&mut m, meta::FRONT_END, &self.front_end);
         if let Some(labels) = &self.labels {
             meta::put(&mut m, meta::LABELS, labels);
+        }
+        if let Some(a) = self.activation {
+            m.insert(meta::ACTIVATION.to_string(), a.name().to_string());
         }
         aum_io::save_safetensors(path.as_ref(), &self.tensors, m)
     }

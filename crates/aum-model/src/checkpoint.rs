@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aum_core::{Error, Result};
+use aum_core::{Activation, Error, Result};
 use aum_fbank::FrontEnd;
 use candle_core::{Device, Tensor};
 
@@ -94,6 +94,31 @@ impl Checkpoint {
             Self::Aum(c) => c.labels(),
             #[cfg(feature = "ast")]
             Self::Ast(c) => c.labels(),
+        }
+    }
+
+    /// How the logits become scores: what the file says, else the activation of the dataset
+    /// whose class count the model has ([`crate::labels::dataset_for`]), else sigmoid (the
+    /// official evaluation's).
+    pub fn activation(&self) -> Activation {
+        let stored = match self {
+            Self::Aum(c) => c.activation(),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => c.activation(),
+        };
+        stored
+            .or_else(|| {
+                crate::labels::dataset_for(self.config().num_classes()).map(|d| d.activation)
+            })
+            .unwrap_or(Activation::Sigmoid)
+    }
+
+    /// Sets how the logits become scores (stored by [`Self::save`]).
+    pub fn with_activation(self, activation: Activation) -> Self {
+        match self {
+            Self::Aum(c) => Self::Aum(c.with_activation(activation)),
+            #[cfg(feature = "ast")]
+            Self::Ast(c) => Self::Ast(c.with_activation(activation)),
         }
     }
 

@@ -4,19 +4,22 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aum_core::{AudioClassifier, Error, LabelSet, Result, Waveform};
+use aum_core::{Activation, AudioClassifier, Error, LabelSet, Result, Waveform};
 use aum_fbank::FrontEnd;
 use candle_core::{Device, Tensor};
 
+use crate::labels::{dataset_for, LabelSource};
 use crate::Checkpoint;
 
-/// A ready-to-use audio classifier: the model, the front end it was trained with, and one
-/// label per class (checked when built).
+/// A ready-to-use audio classifier: the model, the front end it was trained with, one label
+/// per class (checked when built) and the activation that turns its logits into scores.
 #[derive(Clone)]
 pub struct Classifier {
     model: Arc<dyn AudioClassifier>,
     front_end: FrontEnd,
     labels: LabelSet,
+    label_source: LabelSource,
+    activation: Activation,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -28,6 +31,52 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
+/// How the scores of a long clip's windows become one score per class for the whole clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// The mean over the windows: how present a class is throughout.
+    Mean,
+    /// The maximum over the windows: whether a class occurs anywhere.
+    Max,
+}
+
+impl Aggregate {
+    /// One score per class from the windows' scores (none for no windows).
+    pub fn apply(self, windows: &[Window]) -> Vec<f32> {
+        let Some(first) = windows.first() else {
+            return Vec::new();
+        };
+        let mut out = first.scores.clone();
+        for w in &windows[1..] {
+            for (o, &s) in out.iter_mut().zip(&w.scores) {
+                *o = match self {
+                    Aggregate::Mean => *o + s,
+                    Aggregate::Max => o.max(s),
+                };
+            }
+        }
+        if self == Aggregate::Mean {
+            let n = windows.len() as f32;
+            out.iter_mut().for_each(|o| *o /= n);
+        }
+        out
+    }
+}
+
+impl std::str::FromStr for Aggregate {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mean" => Ok(Aggregate::Mean),
+            "max" => Ok(Aggregate::Max),
+            other => Err(Error::InvalidInput(format!(
+                "aggregate `{other}`: expected mean or max"
+            ))),
+        }
+    }
+}
+
 /// One clip's scores at one place in time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
@@ -35,7 +84,7 @@ pub struct Window {
     pub start: f64,
     /// End of the window, seconds.
     pub end: f64,
-    /// Sigmoid score per class.
+    /// Score per class (the classifier's activation of the window's logits).
     pub scores: Vec<f32>,
 }
 
@@ -51,27 +100,48 @@ impl Classifier {
     pub fn new(ckpt: Checkpoint, device: &Device) -> Result<Self> {
         let front_end = ckpt.front_end().clone();
         let labels = ckpt.labels().map(<[String]>::to_vec);
-        Self::from_parts(Arc::new(ckpt.into_model(device)?), front_end, labels)
+        let activation = ckpt.activation();
+        Ok(
+            Self::from_parts(Arc::new(ckpt.into_model(device)?), front_end, labels)?
+                .with_activation(activation),
+        )
     }
 
-    /// Any classifier with its front end; labels default to the class indices.
+    /// Any classifier with its front end. Without labels, a model with the class count of a
+    /// published dataset gets that dataset's names and activation ([`crate::labels`]); any
+    /// other gets its class indices and sigmoid scores.
     pub fn from_parts(
         model: Arc<dyn AudioClassifier>,
         front_end: FrontEnd,
         labels: Option<Vec<String>>,
     ) -> Result<Self> {
         let n = model.num_classes();
-        let labels = labels.unwrap_or_else(|| (0..n).map(|i| i.to_string()).collect());
-        Self {
+        let dataset = dataset_for(n);
+        let (labels, label_source) = match (labels, dataset.and_then(|d| d.labels())) {
+            (Some(l), _) => (LabelSet::from_names(l), LabelSource::Checkpoint),
+            (None, Some(l)) => (l, LabelSource::Assumed(dataset.map_or("", |d| d.name))),
+            (None, None) => (
+                LabelSet::from_names((0..n).map(|i| i.to_string()).collect()),
+                LabelSource::Indices,
+            ),
+        };
+        let activation = dataset.map_or(Activation::Sigmoid, |d| d.activation);
+        let clf = Self {
             model,
             front_end,
             labels: LabelSet::default(),
-        }
-        .with_labels(LabelSet::from_names(labels))
+            label_source,
+            activation,
+        };
+        clf.set_labels(labels, label_source)
     }
 
     /// Replaces the label names; their number must equal the model's classes.
-    pub fn with_labels(mut self, labels: LabelSet) -> Result<Self> {
+    pub fn with_labels(self, labels: LabelSet) -> Result<Self> {
+        self.set_labels(labels, LabelSource::Given)
+    }
+
+    fn set_labels(mut self, labels: LabelSet, source: LabelSource) -> Result<Self> {
         if labels.len() != self.model.num_classes() {
             return Err(Error::InvalidInput(format!(
                 "{} labels for a model with {} classes",
@@ -80,7 +150,26 @@ impl Classifier {
             )));
         }
         self.labels = labels;
+        self.label_source = source;
         Ok(self)
+    }
+
+    /// Where the label names came from (the checkpoint, a dataset assumed from the class
+    /// count, the caller, or none: indices).
+    pub fn label_source(&self) -> LabelSource {
+        self.label_source
+    }
+
+    /// Scores the logits with `activation` instead (softmax for a single-label model, sigmoid
+    /// for a multi-label one).
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// How the logits become scores.
+    pub fn activation(&self) -> Activation {
+        self.activation
     }
 
     /// The model.
@@ -114,19 +203,30 @@ impl Classifier {
 
     /// Logits of one waveform, `(classes)`.
     pub fn logits(&self, wave: &Waveform) -> Result<Vec<f32>> {
-        let input = self.front_end.model_input(wave)?;
-        let x = Tensor::from_vec(
-            input.data,
-            (1, input.frames, input.bins),
-            self.model.device(),
-        )?;
-        let logits = self.model.logits(&x)?;
+        let logits = self.model.logits(&self.input(wave)?)?;
         Ok(logits.squeeze(0)?.to_device(&Device::Cpu)?.to_vec1()?)
     }
 
-    /// Sigmoid scores per class, as the official evaluation reports them.
+    /// The embedding of one waveform, `(dim)`: the pooled vector the head reads
+    /// ([`AudioClassifier::embed`]), for retrieval, clustering or a classifier of one's own.
+    pub fn embed(&self, wave: &Waveform) -> Result<Vec<f32>> {
+        let embedding = self.model.embed(&self.input(wave)?)?;
+        Ok(embedding.squeeze(0)?.to_device(&Device::Cpu)?.to_vec1()?)
+    }
+
+    /// The model's input for one waveform, `(1, frames, bins)` on the model's device.
+    fn input(&self, wave: &Waveform) -> Result<Tensor> {
+        let input = self.front_end.model_input(wave)?;
+        Ok(Tensor::from_vec(
+            input.data,
+            (1, input.frames, input.bins),
+            self.model.device(),
+        )?)
+    }
+
+    /// Scores per class: the [`Classifier::activation`] of the logits.
     pub fn scores(&self, wave: &Waveform) -> Result<Vec<f32>> {
-        Ok(self.logits(wave)?.into_iter().map(sigmoid).collect())
+        Ok(self.activation.apply(&self.logits(wave)?))
     }
 
     /// The `k` best classes, best first.
@@ -181,8 +281,45 @@ impl Classifier {
         }
         Ok(out)
     }
+
+    /// One score per class for a long clip: the [`Classifier::timeline`] of `window`-second
+    /// windows every `hop` seconds, aggregated; also returns the windows.
+    pub fn classify_long(
+        &self,
+        wave: &Waveform,
+        window: f64,
+        hop: f64,
+        how: Aggregate,
+    ) -> Result<(Vec<f32>, Vec<Window>)> {
+        let windows = self.timeline(wave, window, hop)?;
+        Ok((how.apply(&windows), windows))
+    }
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(scores: Vec<f32>) -> Window {
+        Window {
+            start: 0.0,
+            end: 1.0,
+            scores,
+        }
+    }
+
+    #[test]
+    fn windows_aggregate_by_mean_and_max() {
+        let w = [
+            window(vec![0.1, 0.9]),
+            window(vec![0.5, 0.3]),
+            window(vec![0.3, 0.0]),
+        ];
+        let mean = Aggregate::Mean.apply(&w);
+        assert!((mean[0] - 0.3).abs() < 1e-6 && (mean[1] - 0.4).abs() < 1e-6);
+        assert_eq!(Aggregate::Max.apply(&w), vec![0.5, 0.9]);
+        assert!(Aggregate::Max.apply(&[]).is_empty());
+        assert_eq!("max".parse::<Aggregate>().unwrap(), Aggregate::Max);
+        assert!("median".parse::<Aggregate>().is_err());
+    }
 }

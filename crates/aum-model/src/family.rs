@@ -167,6 +167,10 @@ impl AudioClassifier for Model {
         self.classifier().logits(features)
     }
 
+    fn embed(&self, features: &Tensor) -> Result<Tensor> {
+        self.classifier().embed(features)
+    }
+
     fn num_classes(&self) -> usize {
         self.classifier().num_classes()
     }

@@ -29,6 +29,7 @@ mod classify;
 mod config;
 mod family;
 mod init;
+pub mod labels;
 mod mixer;
 mod model;
 mod posembed;
@@ -36,7 +37,7 @@ mod weights;
 
 pub use aum_checkpoint::AumCheckpoint;
 pub use checkpoint::Checkpoint;
-pub use classify::{Classifier, Window};
+pub use classify::{Aggregate, Classifier, Window};
 pub use config::{AumConfig, ClsPosition, Variant};
 pub use family::{Model, ModelConfig};
 pub use init::initialize;
@@ -60,6 +61,6 @@ pub mod aum {
 pub mod ast {
     pub use aum_ast::{default_front_end, expected_shapes};
 }
-pub use aum_core::{AudioClassifier, Error, LabelSet, Result, Waveform};
+pub use aum_core::{Activation, AudioClassifier, Error, LabelSet, Result, Waveform};
 pub use aum_fbank::{FrontEnd, Preset};
 pub use candle_core::{DType, Device, Tensor};

@@ -215,6 +215,10 @@ impl AudioClassifier for AumModel {
         Ok(self.forward_t(features, false)?)
     }
 
+    fn embed(&self, features: &Tensor) -> aum_core::Result<Tensor> {
+        Ok(self.trace(features, false)?.cls_features)
+    }
+
     fn num_classes(&self) -> usize {
         self.cfg.num_classes
     }

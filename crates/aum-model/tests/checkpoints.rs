@@ -180,3 +180,39 @@ fn any_family_checkpoints_are_detected_or_named() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A classifier of an official checkpoint (no labels, no activation in the file) takes both
+/// from the dataset of its class count; our own checkpoints keep what they store.
+#[test]
+fn classifiers_know_their_labels_and_activation() {
+    use aum_model::labels::LabelSource;
+    use aum_model::{Activation, Classifier, Device};
+    let dir = aum_testdata::fixture_dir(env!("CARGO_MANIFEST_DIR"), "aum");
+    let audioset = Classifier::from_file(
+        dir.join("aum-v1-d192-l4-t1024.weights.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(audioset.label_source(), LabelSource::Assumed("audioset"));
+    assert_eq!(audioset.activation(), Activation::Sigmoid);
+    assert_eq!(audioset.labels().name(0), Some("Speech"));
+    let digits = Classifier::from_file(dir.join("aum-v1-d64-l2-t128.pth"), &Device::Cpu).unwrap();
+    assert_eq!(digits.label_source(), LabelSource::Indices);
+    assert_eq!(digits.activation(), Activation::Sigmoid);
+
+    let saved = std::env::temp_dir().join(format!("aum-act-{}.safetensors", std::process::id()));
+    aum_model::Checkpoint::load(dir.join("aum-v1-d64-l2-t128.pth"))
+        .unwrap()
+        .with_activation(Activation::Softmax)
+        .with_labels((0..10).map(|i| format!("c{i}")).collect())
+        .unwrap()
+        .save(&saved)
+        .unwrap();
+    let back = Classifier::from_file(&saved, &Device::Cpu).unwrap();
+    assert_eq!(back.activation(), Activation::Softmax);
+    assert_eq!(back.label_source(), LabelSource::Checkpoint);
+    let wave = aum_model::Waveform::mono(vec![0.1; 16_000], 16_000).unwrap();
+    let scores = back.scores(&wave).unwrap();
+    assert!((scores.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    std::fs::remove_file(&saved).unwrap();
+}

@@ -41,6 +41,10 @@ fn every_case_matches_tokens_cls_features_and_logits(dev: &Device) {
         let io = load_io(&format!("{name}.io.safetensors"));
         let input = io["input"].to_device(dev).unwrap();
         let trace = model.trace(&input, false).unwrap();
+        // The embedding API is the CLS features the head reads.
+        let embedding = aum_core::AudioClassifier::embed(&model, &input).unwrap();
+        let diff = max_abs_diff(&embedding, &io["cls_features"]).unwrap();
+        assert!(diff <= 1e-4, "{name} embedding: max |diff| {diff}");
         for (what, ours) in [
             ("tokens", &trace.tokens),
             ("cls_features", &trace.cls_features),

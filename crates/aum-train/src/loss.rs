@@ -14,6 +14,15 @@ pub enum Loss {
 }
 
 impl Loss {
+    /// The scores a model trained with this loss gives: sigmoid for BCE (multi-label), softmax
+    /// for cross-entropy (single-label).
+    pub fn activation(self) -> aum_core::Activation {
+        match self {
+            Loss::Bce => aum_core::Activation::Sigmoid,
+            Loss::Ce => aum_core::Activation::Softmax,
+        }
+    }
+
     /// The scalar loss of `(batch, classes)` logits against targets of the same shape.
     pub fn compute(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         match self {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aum_core::{AudioClassifier, Error, LabelSet, Result};
+use aum_core::{Activation, AudioClassifier, Error, LabelSet, Result};
 use aum_data::Rng;
 use aum_fbank::FrontEnd;
 use aum_model::{Checkpoint, Model, ModelConfig};
@@ -130,12 +130,14 @@ impl Net {
         Ok(self.model.forward_t(x, train)?)
     }
 
-    /// Writes an inference checkpoint (safetensors with config, labels and front end).
+    /// Writes an inference checkpoint (safetensors with config, labels, front end and the
+    /// activation that matches the training loss).
     pub fn save_checkpoint(
         &self,
         path: &Path,
         labels: &LabelSet,
         front_end: &FrontEnd,
+        activation: Activation,
     ) -> Result<()> {
         let labels = Some(labels.names().to_vec());
         Checkpoint::from_parts(
@@ -144,6 +146,7 @@ impl Net {
             labels,
             front_end.clone(),
         )?
+        .with_activation(activation)
         .save(path)
     }
 }
@@ -151,6 +154,10 @@ impl Net {
 impl AudioClassifier for Net {
     fn logits(&self, features: &Tensor) -> Result<Tensor> {
         Net::forward(self, features, false)
+    }
+
+    fn embed(&self, features: &Tensor) -> Result<Tensor> {
+        self.model.embed(features)
     }
 
     fn num_classes(&self) -> usize {

@@ -141,10 +141,13 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     }
     let (weights, _, progress) = split(tensors, &meta, path)?;
     let front_end = progress.recipe.front_end()?;
-    Checkpoint::from_parts(progress.model, weights, Some(progress.labels), front_end).map_err(|e| {
-        Error::InvalidInput(format!(
-            "{}: the model of the run saved there: {e}",
-            path.display()
-        ))
-    })
+    let activation = progress.recipe.loss.activation();
+    Checkpoint::from_parts(progress.model, weights, Some(progress.labels), front_end)
+        .map(|c| c.with_activation(activation))
+        .map_err(|e| {
+            Error::InvalidInput(format!(
+                "{}: the model of the run saved there: {e}",
+                path.display()
+            ))
+        })
 }

@@ -334,6 +334,7 @@ impl Trainer {
                 &self.out.join(BEST),
                 &self.progress.labels(),
                 &self.front_end,
+                recipe.loss.activation(),
             )?;
         }
         self.progress.history.push(record.clone());

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use aum_fbank::decode_file;
-use aum_model::{Classifier, Window};
+use aum_model::labels::LabelSource;
+use aum_model::{Activation, Aggregate, Classifier, Window};
 use candle_core::Device;
 use serde_json::json;
 
@@ -21,15 +22,21 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Class names: a class_labels_indices.csv, or audioset, vggsound, speechcommands, esc50
-    /// (looked up in $AUM_LABELS_DIR, ./labels and ../shared/data/labels).
+    /// (shipped with the tool). Default: the checkpoint's, or the dataset's whose class count
+    /// it has (said on stderr), or the class indices.
     #[arg(long)]
     pub labels: Option<String>,
     /// How many classes to print per file.
     #[arg(long, default_value_t = 5)]
     pub top_k: usize,
-    /// Report softmax probabilities instead of the per-class sigmoid scores.
-    #[arg(long)]
+    /// Score with a softmax over the classes (single-label models). Default: what the
+    /// checkpoint says, else what its dataset was trained for (softmax for spoken digits,
+    /// Speech Commands, VGGSound, VoxCeleb, ESC-50; sigmoid for AudioSet).
+    #[arg(long, conflicts_with = "sigmoid")]
     pub softmax: bool,
+    /// Score each class with its own sigmoid (multi-label models such as AudioSet's).
+    #[arg(long)]
+    pub sigmoid: bool,
     /// One JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -43,7 +50,11 @@ pub struct ClassifyArgs {
     /// Step between windows, seconds.
     #[arg(long, requires = "window")]
     pub hop: Option<f64>,
-    /// Timeline output: .csv or .json (default: CSV on stdout).
+    /// One score per class for the whole clip from its windows: their mean or their max
+    /// (the timeline is then written only with --timeline or --plot).
+    #[arg(long, requires = "window")]
+    pub aggregate: Option<Aggregate>,
+    /// Timeline output: .csv or .json (default: CSV on stdout, unless --aggregate).
     #[arg(long, requires = "window")]
     pub timeline: Option<PathBuf>,
     /// Timeline plot: a PNG of the top classes' scores over time (one input file).
@@ -55,6 +66,17 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     let mut clf = Classifier::new(load_checkpoint(args.checkpoint.as_deref())?, &Device::Cpu)?;
     if let Some(spec) = &args.labels {
         clf = clf.with_labels(load_labels(spec)?)?;
+    }
+    if let LabelSource::Assumed(dataset) = clf.label_source() {
+        eprintln!(
+            "note: labels of {dataset} assumed from the model's {} classes (--labels overrides)",
+            clf.labels().len()
+        );
+    }
+    if args.softmax {
+        clf = clf.with_activation(Activation::Softmax);
+    } else if args.sigmoid {
+        clf = clf.with_activation(Activation::Sigmoid);
     }
     match args.frames.as_deref() {
         None => {}
@@ -98,23 +120,20 @@ fn classify_file(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<s
         eprintln!("{}: warning: {w}", path.display());
     }
     let wave = &decoded.wave;
-    if let (Some(window), Some(hop)) = (args.window, args.hop) {
-        let mut windows = clf.timeline(wave, window, hop)?;
-        if args.softmax {
-            windows
-                .iter_mut()
-                .for_each(|w| w.scores = softmax_of_logit_scores(&w.scores));
+    let file = path.display().to_string();
+    let scores = match (args.window, args.hop) {
+        (Some(window), Some(hop)) => {
+            let windows = clf.timeline(wave, window, hop)?;
+            write_timeline(args, clf, path, &windows)?;
+            let Some(how) = args.aggregate else {
+                return Ok(json!({
+                    "file": file,
+                    "windows": windows.iter().map(|w| json!({"start": w.start, "end": w.end, "top": top_json(clf, &w.scores, args.top_k)})).collect::<Vec<_>>(),
+                }));
+            };
+            how.apply(&windows)
         }
-        write_timeline(args, clf, path, &windows)?;
-        return Ok(json!({
-            "file": path.display().to_string(),
-            "windows": windows.iter().map(|w| json!({"start": w.start, "end": w.end, "top": top_json(clf, &w.scores, args.top_k)})).collect::<Vec<_>>(),
-        }));
-    }
-    let scores = if args.softmax {
-        softmax(&clf.logits(wave)?)
-    } else {
-        clf.scores(wave)?
+        _ => clf.scores(wave)?,
     };
     if !args.json {
         println!("{}", path.display());
@@ -122,7 +141,7 @@ fn classify_file(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<s
             println!("  {score:.5}  {label}");
         }
     }
-    Ok(json!({"file": path.display().to_string(), "top": top_json(clf, &scores, args.top_k)}))
+    Ok(json!({"file": file, "top": top_json(clf, &scores, args.top_k)}))
 }
 
 fn top_json(clf: &Classifier, scores: &[f32], k: usize) -> Vec<serde_json::Value> {
@@ -130,25 +149,6 @@ fn top_json(clf: &Classifier, scores: &[f32], k: usize) -> Vec<serde_json::Value
         .into_iter()
         .map(|(label, score)| json!({"label": label, "score": score}))
         .collect()
-}
-
-fn softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|x| x / s).collect()
-}
-
-/// Softmax from sigmoid scores (logit = ln(p / (1 - p))).
-fn softmax_of_logit_scores(scores: &[f32]) -> Vec<f32> {
-    let logits: Vec<f32> = scores
-        .iter()
-        .map(|&p| {
-            let p = p.clamp(1e-7, 1.0 - 1e-7);
-            (p / (1.0 - p)).ln()
-        })
-        .collect();
-    softmax(&logits)
 }
 
 /// Writes the timeline as CSV (start,end,label...) or JSON, and the plot when asked.
@@ -192,7 +192,7 @@ fn write_timeline(
             )?;
         }
         Some(out) => aum_io::write_atomic(out, csv.as_bytes())?,
-        None if !args.json => print!("{csv}"),
+        None if !args.json && args.aggregate.is_none() => print!("{csv}"),
         None => {}
     }
     if let Some(png) = &args.plot {

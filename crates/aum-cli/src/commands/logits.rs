@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use aum_core::AudioClassifier;
 use candle_core::Device;
 
-use crate::loaders::load_checkpoint;
+use crate::loaders::{load_checkpoint, load_input};
 
 #[derive(clap::Args, Debug)]
 pub struct LogitsArgs {
@@ -35,18 +35,8 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
         Device::Cpu
     };
     let model = load_checkpoint(Some(&args.checkpoint))?.into_model(&device)?;
-    let tensors = candle_core::safetensors::load(&args.input, &device)
-        .with_context(|| format!("reading {}", args.input.display()))?;
-    let x = tensors.get(&args.tensor).with_context(|| {
-        let mut names: Vec<&String> = tensors.keys().collect();
-        names.sort();
-        format!(
-            "{} has no tensor `{}` (it has {names:?})",
-            args.input.display(),
-            args.tensor
-        )
-    })?;
-    let logits = model.logits(x)?.to_device(&Device::Cpu)?;
+    let x = load_input(&args.input, &args.tensor, &device)?;
+    let logits = model.logits(&x)?.to_device(&Device::Cpu)?;
     aum_io::save_safetensors(
         &args.output,
         &HashMap::from([("logits".to_string(), logits.clone())]),

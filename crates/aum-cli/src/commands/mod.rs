@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod classify;
 pub mod convert;
+pub mod embed;
 pub mod eval;
 pub mod fbank;
 pub mod inspect;
