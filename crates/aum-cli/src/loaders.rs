@@ -1,7 +1,7 @@
 //! What several commands load: a checkpoint of either family (or a training run's state, or
-//! the bundled model) and a label set by path or name.
+//! the bundled model), a label set by path or name, an input tensor, the audio files of folders.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use aum_core::LabelSet;
@@ -57,4 +57,47 @@ pub fn load_labels(spec: &str) -> Result<LabelSet> {
         "--labels {spec}: neither a file nor a shipped label set ({})",
         shipped.join(", ")
     )
+}
+
+/// The extensions taken from a folder.
+const AUDIO_EXTENSIONS: [&str; 11] = [
+    "wav", "wave", "flac", "mp3", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff",
+];
+
+/// The files named, with every folder replaced by the audio files under it (recursively, by
+/// extension, sorted by path).
+pub fn audio_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if !input.is_dir() {
+            files.push(input.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut dirs = vec![input.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in
+                std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+            {
+                let path = entry
+                    .with_context(|| format!("reading {}", dir.display()))?
+                    .path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                {
+                    found.push(path);
+                }
+            }
+        }
+        if found.is_empty() {
+            bail!("{}: a folder without audio files", input.display());
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
 }

@@ -50,6 +50,8 @@ enum BenchCommand {
     Model(commands::bench::model::BenchModelArgs),
     /// The paper's efficiency study: AuM against AST at growing token counts.
     Compare(commands::bench::compare::BenchCompareArgs),
+    /// Files per second through the classifier (decode, features, model) per thread count.
+    Files(commands::bench::files::BenchFilesArgs),
 }
 
 fn main() {
@@ -69,6 +71,7 @@ fn main() {
         Command::Bench(BenchCommand::Scan(a)) => commands::bench::scan::run(a),
         Command::Bench(BenchCommand::Model(a)) => commands::bench::model::run(a),
         Command::Bench(BenchCommand::Compare(a)) => commands::bench::compare::run(a),
+        Command::Bench(BenchCommand::Files(a)) => commands::bench::files::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -205,3 +205,51 @@ fn embeddings_of_tensors_files_and_npy() {
     assert!(String::from_utf8_lossy(&bytes[..128]).contains("'shape': (1, 64)"));
     assert_eq!(bytes.len(), 128 + 64 * 4);
 }
+
+#[test]
+fn folders_threads_and_streamed_formats() {
+    let dir = tempdir("folders");
+    let nested = dir.join("more/deeper");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(asset("seven.wav"), dir.join("b-seven.wav")).unwrap();
+    std::fs::copy(asset("hello.wav"), dir.join("a-hello.WAV")).unwrap();
+    std::fs::copy(asset("seven.wav"), nested.join("c-seven.wav")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not audio").unwrap();
+    std::fs::write(dir.join("broken.wav"), b"RIFF\x04\x00\x00\x00WAVE").unwrap();
+
+    let run = |extra: &[&str]| {
+        aum()
+            .arg("classify")
+            .args(extra)
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    // JSON lines, in sorted path order, the broken file reported and skipped.
+    let out = run(&["--jsonl", "--threads", "2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.wav"));
+    let two_threads = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = two_threads
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let files: Vec<&str> = lines.iter().map(|d| d["file"].as_str().unwrap()).collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files[0].ends_with("a-hello.WAV") && files[1].ends_with("b-seven.wav"));
+    assert!(files[2].ends_with("more/deeper/c-seven.wav"));
+    assert_eq!(lines[1]["top"][0]["label"], "7");
+    // Batched scores are the scores of one file at a time, whatever the thread count.
+    let one = classify_json(&["--top-k", "10"], &asset("seven.wav"));
+    let batched = lines[1]["top"].as_array().unwrap();
+    assert_eq!(batched[0]["label"], one[0].0);
+    assert!((batched[0]["score"].as_f64().unwrap() - one[0].1).abs() < 1e-6);
+    let single = run(&["--jsonl", "--threads", "1"]);
+    assert_eq!(String::from_utf8(single.stdout).unwrap(), two_threads);
+    // CSV rows: file, rank, label, score.
+    let csv = String::from_utf8(run(&["--csv", "--top-k", "2"]).stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "file,rank,label,score");
+    assert_eq!(rows.len(), 1 + 3 * 2, "{csv}");
+    assert!(rows[3].contains("b-seven.wav,1,7,"), "{csv}");
+}

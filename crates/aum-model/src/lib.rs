@@ -24,6 +24,7 @@
 
 pub mod audio;
 mod aum_checkpoint;
+mod batch;
 mod checkpoint;
 mod classify;
 mod config;
@@ -36,6 +37,7 @@ mod posembed;
 mod weights;
 
 pub use aum_checkpoint::AumCheckpoint;
+pub use batch::Scored;
 pub use checkpoint::Checkpoint;
 pub use classify::{Aggregate, Classifier, Window};
 pub use config::{AumConfig, ClsPosition, Variant};

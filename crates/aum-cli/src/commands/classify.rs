@@ -7,14 +7,15 @@ use aum_fbank::decode_file;
 use aum_model::labels::LabelSource;
 use aum_model::{Activation, Aggregate, Classifier, Window};
 use candle_core::Device;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::loaders::{load_checkpoint, load_labels};
+use crate::loaders::{audio_files, load_checkpoint, load_labels};
 use crate::plot;
 
 #[derive(clap::Args, Debug)]
 pub struct ClassifyArgs {
-    /// Audio files.
+    /// Audio files, and folders (searched recursively for audio files).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Model checkpoint: Audio Mamba or AST, .pth or .safetensors, official or our layout
@@ -37,9 +38,19 @@ pub struct ClassifyArgs {
     /// Score each class with its own sigmoid (multi-label models such as AudioSet's).
     #[arg(long)]
     pub sigmoid: bool,
-    /// One JSON document instead of text.
-    #[arg(long)]
+    /// One JSON document instead of text (printed at the end).
+    #[arg(long, conflicts_with_all = ["jsonl", "csv"])]
     pub json: bool,
+    /// One JSON object per file, per line, as results come (input order).
+    #[arg(long, conflicts_with = "csv")]
+    pub jsonl: bool,
+    /// CSV rows `file,rank,label,score` as results come (input order; not with --window
+    /// unless --aggregate).
+    #[arg(long)]
+    pub csv: bool,
+    /// Threads for decoding, features and the model (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Frames fed to the model: a number, or `auto` to run the whole clip in one pass
     /// (default: the checkpoint's trained length, padding or cropping).
     #[arg(long)]
@@ -88,60 +99,156 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
             )
         }
     }
-    if args.plot.is_some() && args.files.len() > 1 {
+    let files = audio_files(&args.files)?;
+    if args.plot.is_some() && files.len() > 1 {
         bail!(
             "--plot draws one file's timeline; got {} files",
-            args.files.len()
+            files.len()
         );
     }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()?;
+    let bar = ProgressBar::new(files.len() as u64).with_style(ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} files, {per_sec}, {eta} left",
+    )?);
+    if files.len() < 2 {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let mut report = Report::new(args, &clf);
     let mut failed = 0;
-    let mut docs = Vec::new();
-    for path in &args.files {
-        match classify_file(args, &clf, path) {
-            Ok(doc) => docs.push(doc),
-            Err(e) => {
-                failed += 1;
-                eprintln!("{}: {e:#}", path.display());
+    pool.install(|| -> Result<()> {
+        let mut fail = |path: &Path, e: &dyn std::fmt::Display| {
+            failed += 1;
+            bar.suspend(|| eprintln!("{}: {e:#}", path.display()));
+        };
+        if args.window.is_some() {
+            for path in &files {
+                match classify_windows(args, &clf, path) {
+                    Ok(Windows::Timeline(doc)) => report.doc(doc),
+                    Ok(Windows::Aggregated(scores)) => {
+                        bar.suspend(|| report.scores(path, &scores))?
+                    }
+                    Err(e) => fail(path, &e),
+                }
+                bar.inc(1);
             }
+            return Ok(());
         }
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&docs)?);
-    }
+        for scored in clf.score_files(&files, CHUNK) {
+            for w in &scored.warnings {
+                bar.suspend(|| eprintln!("{}: warning: {w}", scored.path.display()));
+            }
+            match &scored.scores {
+                Ok(scores) => bar.suspend(|| report.scores(&scored.path, scores))?,
+                Err(e) => fail(&scored.path, e),
+            }
+            bar.inc(1);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    report.finish()?;
     if failed > 0 {
-        bail!("{failed} of {} files failed", args.files.len());
+        bail!("{failed} of {} files failed", files.len());
     }
     Ok(())
 }
 
-fn classify_file(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<serde_json::Value> {
+/// Files decoded and featurised together, then run through the model in batches of equal
+/// length: enough to keep every thread busy, few enough that results stream.
+const CHUNK: usize = 64;
+
+/// How results are written: text as they come, one JSON document at the end, JSON lines or CSV
+/// rows as they come.
+struct Report<'a> {
+    args: &'a ClassifyArgs,
+    clf: &'a Classifier,
+    docs: Vec<serde_json::Value>,
+    csv_started: bool,
+}
+
+impl<'a> Report<'a> {
+    fn new(args: &'a ClassifyArgs, clf: &'a Classifier) -> Self {
+        Self {
+            args,
+            clf,
+            docs: Vec::new(),
+            csv_started: false,
+        }
+    }
+
+    /// One file's whole-clip scores.
+    fn scores(&mut self, path: &Path, scores: &[f32]) -> Result<()> {
+        let top = self.clf.rank(scores, self.args.top_k);
+        let file = path.display().to_string();
+        if self.args.csv {
+            if !self.csv_started {
+                println!("file,rank,label,score");
+                self.csv_started = true;
+            }
+            for (rank, (label, score)) in top.iter().enumerate() {
+                println!(
+                    "{},{},{},{score:.6}",
+                    csv_field(&file),
+                    rank + 1,
+                    csv_field(label)
+                );
+            }
+        } else if self.args.json || self.args.jsonl {
+            self.doc(json!({"file": file, "top": top_json(self.clf, scores, self.args.top_k)}));
+        } else {
+            println!("{file}");
+            for (label, score) in top {
+                println!("  {score:.5}  {label}");
+            }
+        }
+        Ok(())
+    }
+
+    /// One file's JSON document: printed now with --jsonl, kept for the end with --json.
+    fn doc(&mut self, doc: serde_json::Value) {
+        if self.args.jsonl {
+            println!("{doc}");
+        } else if self.args.json {
+            self.docs.push(doc);
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if self.args.json {
+            println!("{}", serde_json::to_string_pretty(&self.docs)?);
+        }
+        Ok(())
+    }
+}
+
+/// What the windowed mode gives for one file.
+enum Windows {
+    /// The per-window top classes (its timeline has been written).
+    Timeline(serde_json::Value),
+    /// One score per class (`--aggregate`).
+    Aggregated(Vec<f32>),
+}
+
+fn classify_windows(args: &ClassifyArgs, clf: &Classifier, path: &Path) -> Result<Windows> {
     let decoded = decode_file(path)?;
     for w in &decoded.warnings {
         eprintln!("{}: warning: {w}", path.display());
     }
-    let wave = &decoded.wave;
-    let file = path.display().to_string();
-    let scores = match (args.window, args.hop) {
-        (Some(window), Some(hop)) => {
-            let windows = clf.timeline(wave, window, hop)?;
-            write_timeline(args, clf, path, &windows)?;
-            let Some(how) = args.aggregate else {
-                return Ok(json!({
-                    "file": file,
-                    "windows": windows.iter().map(|w| json!({"start": w.start, "end": w.end, "top": top_json(clf, &w.scores, args.top_k)})).collect::<Vec<_>>(),
-                }));
-            };
-            how.apply(&windows)
-        }
-        _ => clf.scores(wave)?,
-    };
-    if !args.json {
-        println!("{}", path.display());
-        for (label, score) in clf.rank(&scores, args.top_k) {
-            println!("  {score:.5}  {label}");
-        }
-    }
-    Ok(json!({"file": file, "top": top_json(clf, &scores, args.top_k)}))
+    let (window, hop) = (
+        args.window.unwrap_or_default(),
+        args.hop.unwrap_or_default(),
+    );
+    let windows = clf.timeline(&decoded.wave, window, hop)?;
+    write_timeline(args, clf, path, &windows)?;
+    Ok(match args.aggregate {
+        Some(how) => Windows::Aggregated(how.apply(&windows)),
+        None => Windows::Timeline(json!({
+            "file": path.display().to_string(),
+            "windows": windows.iter().map(|w| json!({"start": w.start, "end": w.end, "top": top_json(clf, &w.scores, args.top_k)})).collect::<Vec<_>>(),
+        })),
+    })
 }
 
 fn top_json(clf: &Classifier, scores: &[f32], k: usize) -> Vec<serde_json::Value> {
@@ -192,7 +299,7 @@ fn write_timeline(
             )?;
         }
         Some(out) => aum_io::write_atomic(out, csv.as_bytes())?,
-        None if !args.json && args.aggregate.is_none() => print!("{csv}"),
+        None if !(args.json || args.jsonl) && args.aggregate.is_none() => print!("{csv}"),
         None => {}
     }
     if let Some(png) = &args.plot {

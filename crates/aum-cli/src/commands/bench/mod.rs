@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod fbank;
+pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod scan;
