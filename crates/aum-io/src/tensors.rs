@@ -18,7 +18,8 @@ pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<Str
         f.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
     }
     if &magic == b"PK\x03\x04" {
-        return Ok((normalised(read_pth(path)?)?, HashMap::new()));
+        let tensors = read_pth(path).and_then(normalised).map_err(|e| e.in_file(path))?;
+        return Ok((tensors, HashMap::new()));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     read_safetensors_bytes(&bytes).map_err(|e| {
@@ -70,10 +71,9 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
         }
         return Ok(out);
     }
-    Err(Error::InvalidInput(format!(
-        "{}: no tensors at the top level or under `model`/`state_dict`",
-        path.display()
-    )))
+    Err(Error::InvalidInput(
+        "no tensors at the top level or under `model`/`state_dict`".into(),
+    ))
 }
 
 /// Checks a checkpoint's tensors against the layout a model expects: every expected tensor

@@ -75,7 +75,12 @@ fn pth_files_equal_the_safetensors() {
     let name = "aum-v1-d64-l2-t128";
     let io = load_io(&format!("{name}.io.safetensors"));
     let reference = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
-    for file in [format!("{name}.pth"), format!("{name}.module-prefixed.pth")] {
+    // torch.save's own zip, DataParallel's prefix, and the same re-zipped with deflate.
+    for file in [
+        format!("{name}.pth"),
+        format!("{name}.module-prefixed.pth"),
+        format!("{name}.deflate.pth"),
+    ] {
         let ckpt = AumCheckpoint::load(fixture(&file)).unwrap();
         assert_eq!(ckpt.config(), reference.config(), "{file}");
         for (k, t) in reference.tensors() {
