@@ -18,7 +18,9 @@ pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<Str
         f.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
     }
     if &magic == b"PK\x03\x04" {
-        let tensors = read_pth(path).and_then(normalised).map_err(|e| e.in_file(path))?;
+        let tensors = read_pth(path)
+            .and_then(normalised)
+            .map_err(|e| e.in_file(path))?;
         return Ok((tensors, HashMap::new()));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

@@ -25,8 +25,18 @@ pub enum Checkpoint {
 
 impl Checkpoint {
     /// Reads a `.pth` or safetensors file of either family onto the CPU; errors name the file.
+    /// `hf:OWNER/REPO[@REVISION][:FILE]` names a model on the HuggingFace hub (feature `hub`:
+    /// [`crate::hub`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        if let Some(spec) = path.to_str().and_then(|s| s.strip_prefix("hf:")) {
+            #[cfg(feature = "hub")]
+            return crate::hub::HubModel::parse(spec)?.load();
+            #[cfg(not(feature = "hub"))]
+            return Err(Error::InvalidInput(format!(
+                "hf:{spec}: models from the hub need aum-model's `hub` feature"
+            )));
+        }
         let (tensors, meta) = aum_io::read_tensors(path)?;
         Self::from_tensors(tensors, &meta).map_err(|e| e.in_file(path))
     }

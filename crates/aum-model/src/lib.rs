@@ -29,6 +29,8 @@ mod checkpoint;
 mod classify;
 mod config;
 mod family;
+#[cfg(feature = "hub")]
+pub mod hub;
 mod init;
 pub mod labels;
 mod mixer;

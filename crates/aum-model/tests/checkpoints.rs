@@ -128,7 +128,9 @@ fn bad_checkpoints_name_the_tensor() {
     // A zip that is no torch.save archive: the zip reader's error, with the file's name.
     let broken = dir.join("broken.pth");
     std::fs::write(&broken, b"PK\x03\x04 but nothing after the signature").unwrap();
-    let e = aum_model::Checkpoint::load(&broken).unwrap_err().to_string();
+    let e = aum_model::Checkpoint::load(&broken)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("broken.pth"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
