@@ -110,3 +110,50 @@ fn bundled_model_scores_the_fsdd_test_split() {
     assert_eq!(v["clips"], 300);
     assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{json}");
 }
+
+/// A folder no recipe was made for trains without `--recipe`: the settings are read off the
+/// clips, printed, and stored with the model (measured normalisation, softmax for one label).
+#[test]
+fn a_folder_trains_without_a_recipe() {
+    let d = std::env::temp_dir().join(format!("aum-cli-auto-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    for (class, hz) in [("low", 300.0), ("high", 3000.0)] {
+        std::fs::create_dir_all(d.join("data").join(class)).unwrap();
+        for i in 0..4 {
+            write_tone(
+                &d.join(format!("data/{class}/{i}.wav")),
+                hz + 20.0 * i as f32,
+                0.5,
+            );
+        }
+    }
+    let out = d.join("run");
+    let run = aum()
+        .args(["train", "--epochs", "1", "--dim", "16", "--depth", "1"])
+        .args(["--split", "all", "--val-split", "all", "--data"])
+        .arg(d.join("data"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{log}");
+    assert!(
+        log.contains("recipe auto: loss Ce, metric Accuracy, 48 frames")
+            && log.contains("normalisation measured mean"),
+        "{log}"
+    );
+    let bytes = std::fs::read(out.join("best.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    assert_eq!(meta["aum.activation"], "softmax");
+    let front_end: serde_json::Value = serde_json::from_str(&meta["aum.frontend"]).unwrap();
+    assert_eq!(front_end["frames"], 48);
+    // Not a preset's statistics: measured on the tones.
+    let mean = front_end["mean"].as_f64().unwrap();
+    assert!(
+        mean.is_finite() && (mean - -6.845978).abs() > 0.1,
+        "{front_end}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

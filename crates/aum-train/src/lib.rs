@@ -2,6 +2,7 @@
 //! PyTorch semantics, warm-up and MultiStep schedules, BCE and CE losses, gradient clipping,
 //! the official metrics, and a resumable training loop with per-epoch evaluation.
 
+pub mod auto;
 mod evaluate;
 mod loss;
 pub mod metrics;

@@ -56,6 +56,10 @@ pub struct Recipe {
     pub frames: usize,
     /// Normalisation statistics of this preset.
     pub preset: String,
+    /// Normalisation statistics measured on the training clips (mean, std), used instead of
+    /// the preset's ([`crate::auto`]).
+    #[serde(default)]
+    pub norm: Option<(f32, f32)>,
     /// Validation metric that picks the best epoch.
     pub metric: Metric,
     /// Global gradient-norm limit, if any.
@@ -125,6 +129,7 @@ fn official(
         balanced,
         frames: preset.frames(),
         preset: preset.name().into(),
+        norm: None,
         metric,
         clip_grad: None,
         seed: 3949,
@@ -256,6 +261,7 @@ impl Recipe {
             balanced: false,
             frames: 96,
             preset: Preset::SpeechCommands.name().into(),
+            norm: None,
             metric: Metric::Accuracy,
             clip_grad: Some(5.0),
             seed: 3949,
@@ -269,9 +275,12 @@ impl Recipe {
     /// resampling to 16 kHz.
     pub fn front_end(&self) -> Result<FrontEnd> {
         let preset: Preset = self.preset.parse().map_err(Error::InvalidInput)?;
+        let (mean, std) = self.norm.unwrap_or_else(|| preset.stats());
         Ok(FrontEnd {
             frames: Some(self.frames),
             sample_rate: Some(16_000),
+            mean,
+            std,
             ..FrontEnd::aum(preset)
         })
     }

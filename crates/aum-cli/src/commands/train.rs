@@ -11,9 +11,7 @@ use anyhow::{bail, Context, Result};
 use aum_data::{open, prepare, ClipList, FeatureCache, Layout, PrepareOptions, Prepared, Split};
 use aum_fbank::FrontEnd;
 use aum_model::ModelConfig;
-use aum_train::{
-    EpochRecord, Event, Finish, Net, Recipe, Trainer, Workers, BEST, LAST, METRICS, RECIPES,
-};
+use aum_train::{EpochRecord, Event, Finish, Net, Recipe, Trainer, Workers, BEST, LAST, METRICS};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -35,7 +33,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "valid")]
     pub val_split: String,
     /// Recipe: audioset, as20k, vggsound, voxceleb, speechcommands, fsdd (default: fsdd for
-    /// FSDD, speechcommands for Speech Commands).
+    /// FSDD, speechcommands for Speech Commands, else one read off the training clips: loss,
+    /// normalisation, frames, schedule and model size).
     #[arg(long)]
     pub recipe: Option<String>,
     /// Model: aum-tiny, aum-small, aum-base, ast-tiny, ast-small, ast-base (default: the
@@ -78,19 +77,27 @@ pub struct TrainArgs {
     pub workers: usize,
 }
 
-fn recipe_for(args: &TrainArgs) -> Result<Recipe> {
-    let name = match &args.recipe {
-        Some(n) => n.clone(),
+/// The recipe named, or the published one of a detected dataset (FSDD, Speech Commands), or
+/// one read off the training clips ([`aum_train::auto`]); then the flags' overrides.
+fn recipe_for(args: &TrainArgs, train: &ClipList) -> Result<Recipe> {
+    let named = match &args.recipe {
+        Some(n) => Some(n.clone()),
         None => match aum_data::detect(&args.data)? {
-            Layout::Fsdd => "fsdd".into(),
-            Layout::SpeechCommands => "speechcommands".into(),
-            _ => bail!(
-                "--recipe is needed for this dataset (one of {})",
-                RECIPES.join(", ")
-            ),
+            Layout::Fsdd => Some("fsdd".into()),
+            Layout::SpeechCommands => Some("speechcommands".into()),
+            _ => None,
         },
     };
-    let mut r = Recipe::named(&name)?;
+    let mut r = match named {
+        Some(name) => Recipe::named(&name)?,
+        None => {
+            eprintln!(
+                "no recipe for this dataset: measuring its {} training clips",
+                train.clips.len()
+            );
+            Recipe::auto(&aum_train::auto::measure(train)?)
+        }
+    };
     if let Some(m) = &args.model {
         r.model = m.clone();
         // The FSDD width/depth belong to its default model; a named model keeps its own.
@@ -144,17 +151,17 @@ fn prepare_split(
 pub fn run(args: &TrainArgs) -> Result<()> {
     let device = Device::Cpu;
     let resume_state = args.out.join(LAST);
+    let split: Split = args.split.parse()?;
+    let val_split: Split = args.val_split.parse()?;
+    let train_list = open(&args.data, &split, None)?;
     let recipe = if args.resume {
         if !resume_state.is_file() {
             bail!("--resume: no {} to continue", resume_state.display());
         }
         aum_train_progress(&resume_state)?.recipe
     } else {
-        recipe_for(args)?
+        recipe_for(args, &train_list)?
     };
-    let split: Split = args.split.parse()?;
-    let val_split: Split = args.val_split.parse()?;
-    let train_list = open(&args.data, &split, None)?;
     let val_list = open(
         args.val.as_deref().unwrap_or(&args.data),
         &val_split,
@@ -189,14 +196,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         threads: args.workers.max(1),
         queue: 4,
     };
-    eprintln!(
-        "recipe {}: {} epochs, batch {}, lr {:e}; model {}",
-        trainer.progress.recipe.name,
-        trainer.progress.recipe.epochs,
-        trainer.progress.recipe.batch_size,
-        trainer.progress.recipe.schedule.lr,
-        trainer.spec().describe()
-    );
+    eprintln!("{}", trainer.progress.recipe.describe());
+    eprintln!("model {}", trainer.spec().describe());
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
