@@ -44,12 +44,12 @@ pub enum Error {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     /// What went wrong while reading a named file (a checkpoint whose tensor is missing, say).
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     InFile {
         /// The file being read.
         path: PathBuf,
-        /// What went wrong in it.
-        source: Box<Error>,
+        /// What went wrong in it (not a `source`: the message already includes it).
+        cause: Box<Error>,
     },
 }
 
@@ -69,7 +69,7 @@ impl Error {
             Error::Io { .. } | Error::Decode { .. } | Error::InFile { .. } => self,
             other => Error::InFile {
                 path: path.into(),
-                source: Box::new(other),
+                cause: Box::new(other),
             },
         }
     }

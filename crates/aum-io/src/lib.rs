@@ -3,6 +3,7 @@
 //! sibling, then rename) so that a crash never leaves a half-written checkpoint or output.
 
 mod atomic;
+mod legacy;
 mod tensors;
 
 pub use atomic::write_atomic;

@@ -23,6 +23,12 @@ pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<Str
             .map_err(|e| e.in_file(path))?;
         return Ok((tensors, HashMap::new()));
     }
+    if magic == LEGACY_MAGIC[..4] {
+        let tensors = crate::legacy::read(path)
+            .and_then(normalised)
+            .map_err(|e| e.in_file(path))?;
+        return Ok((tensors, HashMap::new()));
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     read_safetensors_bytes(&bytes).map_err(|e| {
         Error::InvalidInput(format!(
@@ -31,6 +37,12 @@ pub fn read_tensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<Str
         ))
     })
 }
+
+/// How a legacy (pre-1.6, non-zip) `torch.save` file starts: protocol 2, then the magic number
+/// 0x1950a86a20f9469cfc6c as a 10-byte long.
+pub(crate) const LEGACY_MAGIC: [u8; 15] = [
+    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+];
 
 /// [`read_tensors`] of safetensors bytes in memory (a model compiled into a binary, say).
 pub fn read_safetensors_bytes(
@@ -44,7 +56,7 @@ pub fn read_safetensors_bytes(
 }
 
 /// The tensors as f32, with DataParallel's `module.` prefix stripped.
-fn normalised(raw: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+pub(crate) fn normalised(raw: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::with_capacity(raw.len());
     for (name, t) in raw {
         let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
@@ -53,14 +65,43 @@ fn normalised(raw: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
     Ok(tensors)
 }
 
+/// The keys a state dict is found under, in the order tried: the top level first.
+pub(crate) const STATE_DICT_KEYS: [Option<&str>; 4] = [
+    None,
+    Some("model"),
+    Some("state_dict"),
+    Some("model_state_dict"),
+];
+
 /// The state dict of a `torch.save` zip: at the top level or under a usual wrapper key.
 fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
-    for key in [
-        None,
-        Some("model"),
-        Some("state_dict"),
-        Some("model_state_dict"),
-    ] {
+    match read_pth_zip(path) {
+        Err(e) if e.to_string().contains("Central Directory") => {
+            // Some archives torch writes carry a zip64 end record that the zip reader rejects
+            // although the plain end record describes them completely (seen with 21-character
+            // file stems): read a copy without it.
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let Some(repaired) = without_zip64_end(&bytes) else {
+                return Err(e);
+            };
+            let tmp = std::env::temp_dir().join(format!(
+                "aum-pth-{}-{}.pth",
+                std::process::id(),
+                path.file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+            ));
+            std::fs::write(&tmp, repaired).map_err(|e| Error::io(&tmp, e))?;
+            let read = read_pth_zip(&tmp);
+            let _ = std::fs::remove_file(&tmp);
+            read
+        }
+        other => other,
+    }
+}
+
+/// The tensors of a zip `torch.save` file.
+fn read_pth_zip(path: &Path) -> Result<HashMap<String, Tensor>> {
+    for key in STATE_DICT_KEYS {
         let pth = candle_core::pickle::PthTensors::new(path, key)?;
         if pth.tensor_infos().is_empty() {
             continue;
@@ -78,6 +119,29 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
     ))
 }
 
+/// The archive without its zip64 end-of-central-directory record and locator, when the plain
+/// end record that follows them holds every count, size and offset itself (none saturated)
+/// and has no comment; `None` otherwise.
+fn without_zip64_end(bytes: &[u8]) -> Option<Vec<u8>> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const ZIP64_EOCD: &[u8] = b"PK\x06\x06";
+    let eocd = bytes.len().checked_sub(22)?;
+    if &bytes[eocd..eocd + 4] != EOCD {
+        return None;
+    }
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    let saturated = [4, 6, 8, 10].iter().any(|&o| u16_at(eocd + o) == u16::MAX)
+        || [12, 16].iter().any(|&o| u32_at(eocd + o) == u32::MAX);
+    if saturated || u16_at(eocd + 20) != 0 {
+        return None;
+    }
+    let cd_end = u32_at(eocd + 16) as usize + u32_at(eocd + 12) as usize;
+    if cd_end > eocd || &bytes[cd_end..cd_end + 4] != ZIP64_EOCD {
+        return None;
+    }
+    Some([&bytes[..cd_end], &bytes[eocd..]].concat())
+}
 /// Checks a checkpoint's tensors against the layout a model expects: every expected tensor
 /// present with its shape, and nothing else. Errors name the tensor and both shapes; `model`
 /// describes the model in the message about unexpected tensors.

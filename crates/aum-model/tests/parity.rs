@@ -75,11 +75,16 @@ fn pth_files_equal_the_safetensors() {
     let name = "aum-v1-d64-l2-t128";
     let io = load_io(&format!("{name}.io.safetensors"));
     let reference = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
-    // torch.save's own zip, DataParallel's prefix, and the same re-zipped with deflate.
+    // torch.save's own zip; DataParallel's prefix; re-zipped with deflate and with zip64
+    // entries (Python's zipfile); torch.save under a 21-character stem (its zip64 end record
+    // trips the zip reader); legacy torch.save (not a zip), both by torch 2.11.
     for file in [
         format!("{name}.pth"),
         format!("{name}.module-prefixed.pth"),
         format!("{name}.deflate.pth"),
+        format!("{name}.zip64.pth"),
+        format!("{name}-21.pth"),
+        format!("{name}.legacy.pth"),
     ] {
         let ckpt = AumCheckpoint::load(fixture(&file)).unwrap();
         assert_eq!(ckpt.config(), reference.config(), "{file}");
