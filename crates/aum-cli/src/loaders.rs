@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use aum_core::LabelSet;
-use aum_model::Checkpoint;
+use aum_model::{Checkpoint, Classifier};
 use candle_core::{Device, Tensor};
 
 /// The bundled model: an Audio Mamba trained from scratch on spoken digits (docs/results.md),
@@ -100,4 +100,17 @@ pub fn audio_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         files.extend(found);
     }
     Ok(files)
+}
+
+/// `--frames`: a number pads or crops every clip to it, `auto` runs each whole clip in one
+/// pass, none keeps the checkpoint's trained length.
+pub fn with_frames(clf: Classifier, frames: Option<&str>) -> Result<Classifier> {
+    Ok(match frames {
+        None => clf,
+        Some("auto") => clf.any_length(),
+        Some(n) => clf.with_frames(
+            n.parse()
+                .with_context(|| format!("--frames {n}: a number or `auto`"))?,
+        ),
+    })
 }

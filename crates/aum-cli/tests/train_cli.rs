@@ -30,6 +30,20 @@ fn write_tone(path: &Path, hz: f32, secs: f32) {
     std::fs::write(path, wav).unwrap();
 }
 
+/// A folder per class, `low` and `high`, of four tones of `secs` seconds each.
+fn tone_folder(dir: &Path, secs: f32) {
+    for (class, hz) in [("low", 300.0), ("high", 3000.0)] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..4 {
+            write_tone(
+                &dir.join(format!("{class}/{i}.wav")),
+                hz + 20.0 * i as f32,
+                secs,
+            );
+        }
+    }
+}
+
 #[test]
 fn classify_uses_the_bundled_model_without_flags() {
     let seven = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/seven.wav");
@@ -47,16 +61,7 @@ fn classify_uses_the_bundled_model_without_flags() {
 fn train_one_epoch_then_eval() {
     let d = std::env::temp_dir().join(format!("aum-cli-train-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    for (class, hz) in [("low", 300.0), ("high", 3000.0)] {
-        std::fs::create_dir_all(d.join("data").join(class)).unwrap();
-        for i in 0..4 {
-            write_tone(
-                &d.join(format!("data/{class}/{i}.wav")),
-                hz + 20.0 * i as f32,
-                0.3,
-            );
-        }
-    }
+    tone_folder(&d.join("data"), 0.3);
     let out = d.join("run");
     let status = aum()
         .args([
@@ -117,16 +122,7 @@ fn bundled_model_scores_the_fsdd_test_split() {
 fn a_folder_trains_without_a_recipe() {
     let d = std::env::temp_dir().join(format!("aum-cli-auto-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    for (class, hz) in [("low", 300.0), ("high", 3000.0)] {
-        std::fs::create_dir_all(d.join("data").join(class)).unwrap();
-        for i in 0..4 {
-            write_tone(
-                &d.join(format!("data/{class}/{i}.wav")),
-                hz + 20.0 * i as f32,
-                0.5,
-            );
-        }
-    }
+    tone_folder(&d.join("data"), 0.5);
     let out = d.join("run");
     let run = aum()
         .args(["train", "--epochs", "1", "--dim", "16", "--depth", "1"])

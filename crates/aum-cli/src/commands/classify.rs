@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use aum_fbank::decode_file;
 use aum_model::labels::LabelSource;
 use aum_model::{Activation, Aggregate, Classifier, Window};
@@ -10,7 +10,7 @@ use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::loaders::{audio_files, load_checkpoint, load_labels};
+use crate::loaders::{audio_files, load_checkpoint, load_labels, with_frames};
 use crate::plot;
 
 #[derive(clap::Args, Debug)]
@@ -89,16 +89,7 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
     } else if args.sigmoid {
         clf = clf.with_activation(Activation::Sigmoid);
     }
-    match args.frames.as_deref() {
-        None => {}
-        Some("auto") => clf = clf.any_length(),
-        Some(n) => {
-            clf = clf.with_frames(
-                n.parse()
-                    .with_context(|| format!("--frames {n}: a number or `auto`"))?,
-            )
-        }
-    }
+    clf = with_frames(clf, args.frames.as_deref())?;
     let files = audio_files(&args.files)?;
     if args.plot.is_some() && files.len() > 1 {
         bail!(

@@ -11,7 +11,7 @@ use aum_fbank::decode_file;
 use aum_model::Classifier;
 use candle_core::{Device, Tensor};
 
-use crate::loaders::{load_checkpoint, load_input};
+use crate::loaders::{load_checkpoint, load_input, with_frames};
 
 #[derive(clap::Args, Debug)]
 pub struct EmbedArgs {
@@ -59,16 +59,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         .as_deref()
         .context("--out is needed with audio files")?;
     let mut clf = Classifier::new(ckpt, &Device::Cpu)?;
-    match args.frames.as_deref() {
-        None => {}
-        Some("auto") => clf = clf.any_length(),
-        Some(n) => {
-            clf = clf.with_frames(
-                n.parse()
-                    .with_context(|| format!("--frames {n}: a number or `auto`"))?,
-            )
-        }
-    }
+    clf = with_frames(clf, args.frames.as_deref())?;
     let (mut rows, mut names, mut failed) = (Vec::new(), Vec::new(), 0);
     for path in &args.files {
         match embed_file(&clf, path) {
