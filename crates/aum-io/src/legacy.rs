@@ -18,6 +18,9 @@ use crate::tensors::{LEGACY_MAGIC, STATE_DICT_KEYS};
 /// The tensors of a legacy `torch.save` state dict (at the top level or under a usual key).
 pub(crate) fn read(path: &Path) -> Result<HashMap<String, Tensor>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let truncated =
+        || Error::InvalidInput("truncated: a storage runs past the end of the file".into());
     let mut r = BufReader::new(file);
     let mut magic = [0u8; LEGACY_MAGIC.len()];
     r.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
@@ -55,14 +58,18 @@ pub(crate) fn read(path: &Path) -> Result<HashMap<String, Tensor>> {
                 "storage `{key}` is used by no tensor of the state dict"
             )));
         };
-        let bytes = u64::from_le_bytes(count) * size as u64;
-        r.seek(SeekFrom::Current(bytes as i64))
+        let end = u64::from_le_bytes(count)
+            .checked_mul(size as u64)
+            .and_then(|bytes| bytes.checked_add(start))
+            .filter(|&end| end <= file_len)
+            .ok_or_else(truncated)?;
+        r.seek(SeekFrom::Start(end))
             .map_err(|e| Error::io(path, e))?;
-        starts.insert(key.clone(), start);
+        starts.insert(key.clone(), (start, end));
     }
     let mut tensors = HashMap::with_capacity(infos.len());
     for info in infos {
-        let start = starts.get(&info.path).ok_or_else(|| {
+        let &(start, end) = starts.get(&info.path).ok_or_else(|| {
             Error::InvalidInput(format!(
                 "tensor `{}`: no storage `{}`",
                 info.name, info.path
@@ -74,9 +81,17 @@ pub(crate) fn read(path: &Path) -> Result<HashMap<String, Tensor>> {
                 info.name
             )));
         }
-        r.seek(SeekFrom::Start(start + info.layout.start_offset() as u64))
+        let len = info.layout.shape().elem_count() * info.dtype.size_in_bytes();
+        let from = start + info.layout.start_offset() as u64;
+        if from.checked_add(len as u64).is_none_or(|to| to > end) {
+            return Err(Error::InvalidInput(format!(
+                "tensor `{}` runs past the end of its storage `{}`",
+                info.name, info.path
+            )));
+        }
+        r.seek(SeekFrom::Start(from))
             .map_err(|e| Error::io(path, e))?;
-        let mut bytes = vec![0u8; info.layout.shape().elem_count() * info.dtype.size_in_bytes()];
+        let mut bytes = vec![0u8; len];
         r.read_exact(&mut bytes).map_err(|e| Error::io(path, e))?;
         let t = Tensor::from_raw_buffer(&bytes, info.dtype, info.layout.dims(), &Device::Cpu)?;
         tensors.insert(info.name, t);
