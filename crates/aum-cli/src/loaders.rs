@@ -79,10 +79,10 @@ pub fn audio_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             for entry in
                 std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
             {
-                let path = entry
-                    .with_context(|| format!("reading {}", dir.display()))?
-                    .path();
-                if path.is_dir() {
+                let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+                let path = entry.path();
+                // Linked folders are not followed (a link to a parent would loop).
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     dirs.push(path);
                 } else if path
                     .extension()

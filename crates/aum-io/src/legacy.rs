@@ -81,8 +81,18 @@ pub(crate) fn read(path: &Path) -> Result<HashMap<String, Tensor>> {
                 info.name
             )));
         }
-        let len = info.layout.shape().elem_count() * info.dtype.size_in_bytes();
-        let from = start + info.layout.start_offset() as u64;
+        let len = info
+            .layout
+            .shape()
+            .elem_count()
+            .checked_mul(info.dtype.size_in_bytes());
+        let from = start.checked_add(info.layout.start_offset() as u64);
+        let (Some(len), Some(from)) = (len, from) else {
+            return Err(Error::InvalidInput(format!(
+                "tensor `{}`: size overflows",
+                info.name
+            )));
+        };
         if from.checked_add(len as u64).is_none_or(|to| to > end) {
             return Err(Error::InvalidInput(format!(
                 "tensor `{}` runs past the end of its storage `{}`",

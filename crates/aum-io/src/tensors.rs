@@ -84,13 +84,7 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
             let Some(repaired) = without_zip64_end(&bytes) else {
                 return Err(e);
             };
-            let tmp = std::env::temp_dir().join(format!(
-                "aum-pth-{}-{}.pth",
-                std::process::id(),
-                path.file_name()
-                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
-            ));
-            std::fs::write(&tmp, repaired).map_err(|e| Error::io(&tmp, e))?;
+            let tmp = unique_temp_file(&repaired)?;
             let read = read_pth_zip(&tmp);
             let _ = std::fs::remove_file(&tmp);
             read
@@ -99,10 +93,37 @@ fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
     }
 }
 
+/// A new file (never an existing one or a link) in the temporary folder holding `bytes`.
+fn unique_temp_file(bytes: &[u8]) -> Result<std::path::PathBuf> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = std::env::temp_dir().join(format!(
+        "aum-pth-{}-{}-{nanos}.pth",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    Ok(tmp)
+}
+
 /// The tensors of a zip `torch.save` file.
 fn read_pth_zip(path: &Path) -> Result<HashMap<String, Tensor>> {
     for key in STATE_DICT_KEYS {
-        let pth = candle_core::pickle::PthTensors::new(path, key)?;
+        // A wrapper key the file does not have is an error from candle: try the next one.
+        let pth = match candle_core::pickle::PthTensors::new(path, key) {
+            Ok(pth) => pth,
+            Err(_) if key.is_some() => continue,
+            Err(e) => return Err(e.into()),
+        };
         if pth.tensor_infos().is_empty() {
             continue;
         }
@@ -136,8 +157,9 @@ fn without_zip64_end(bytes: &[u8]) -> Option<Vec<u8>> {
     if saturated || u16_at(eocd + 20) != 0 {
         return None;
     }
-    let cd_end = u32_at(eocd + 16) as usize + u32_at(eocd + 12) as usize;
-    if cd_end > eocd || &bytes[cd_end..cd_end + 4] != ZIP64_EOCD {
+    let cd_end = u64::from(u32_at(eocd + 16)) + u64::from(u32_at(eocd + 12));
+    let cd_end = usize::try_from(cd_end).ok().filter(|&e| e <= eocd)?;
+    if &bytes[cd_end..cd_end + 4] != ZIP64_EOCD {
         return None;
     }
     Some([&bytes[..cd_end], &bytes[eocd..]].concat())

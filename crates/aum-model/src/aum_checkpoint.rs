@@ -59,9 +59,12 @@ impl AumCheckpoint {
         if let Some(front_end) = meta::get(meta, meta::FRONT_END)? {
             ckpt.front_end = front_end;
         }
-        if let Some(a) = meta.get(meta::ACTIVATION) {
-            ckpt.activation = Some(a.parse()?);
-        }
+        ckpt.activation = match meta.get(meta::ACTIVATION) {
+            Some(a) => Some(a.parse()?),
+            // Ours from before the key existed: scored with sigmoids, as they were then.
+            None if meta.contains_key(meta::FAMILY) => Some(Activation::Sigmoid),
+            None => None,
+        };
         Ok(ckpt)
     }
 

@@ -111,13 +111,25 @@ impl HubModel {
             }
         };
         let (tensors, mut meta) = aum_io::read_tensors(&weights)?;
+        let mut labels = None;
         if let Ok(config) = self.get("config.json") {
-            for (k, v) in config_metadata(&config)? {
+            let mut extra = config_metadata(&config)?;
+            labels = extra.remove(aum_io::meta::LABELS);
+            for (k, v) in extra {
                 meta.entry(k).or_insert(v);
             }
         }
-        Checkpoint::from_tensors(tensors, &meta)
-            .map_err(|e| e.in_file(format!("{}:{tried}", self.name())))
+        let ckpt = Checkpoint::from_tensors(tensors, &meta)
+            .map_err(|e| e.in_file(format!("{}:{tried}", self.name())))?;
+        // id2label only where the weights carry no labels, and only when it names every class
+        // (HF's default LABEL_0, LABEL_1 of an untouched config do not).
+        let names: Option<Vec<String>> = labels.and_then(|l| serde_json::from_str(&l).ok());
+        match names {
+            Some(n) if ckpt.labels().is_none() && n.len() == ckpt.config().num_classes() => {
+                ckpt.with_labels(n)
+            }
+            _ => Ok(ckpt),
+        }
     }
 }
 

@@ -77,7 +77,8 @@ fn pth_files_equal_the_safetensors() {
     let reference = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
     // torch.save's own zip; DataParallel's prefix; re-zipped with deflate and with zip64
     // entries (Python's zipfile); torch.save under a 21-character stem (its zip64 end record
-    // trips the zip reader); legacy torch.save (not a zip), both by torch 2.11.
+    // trips the zip reader); legacy torch.save (not a zip); the state dict under `state_dict`
+    // next to other entries (the three by torch 2.11).
     for file in [
         format!("{name}.pth"),
         format!("{name}.module-prefixed.pth"),
@@ -85,6 +86,7 @@ fn pth_files_equal_the_safetensors() {
         format!("{name}.zip64.pth"),
         format!("{name}-21.pth"),
         format!("{name}.legacy.pth"),
+        format!("{name}.wrapped.pth"),
     ] {
         let ckpt = AumCheckpoint::load(fixture(&file)).unwrap();
         assert_eq!(ckpt.config(), reference.config(), "{file}");

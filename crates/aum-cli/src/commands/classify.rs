@@ -90,6 +90,9 @@ pub fn run(args: &ClassifyArgs) -> Result<()> {
         clf = clf.with_activation(Activation::Sigmoid);
     }
     clf = with_frames(clf, args.frames.as_deref())?;
+    if args.csv && args.window.is_some() && args.aggregate.is_none() {
+        bail!("--csv writes one row per class and file: with --window it needs --aggregate");
+    }
     let files = audio_files(&args.files)?;
     if args.plot.is_some() && files.len() > 1 {
         bail!(
