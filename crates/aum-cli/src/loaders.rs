@@ -50,7 +50,7 @@ pub fn load_labels(spec: &str) -> Result<LabelSet> {
     }
     let shipped: Vec<&str> = aum_model::labels::DATASETS
         .iter()
-        .filter(|d| d.labels().is_some())
+        .filter(|d| d.has_labels())
         .map(|d| d.name)
         .collect();
     bail!(

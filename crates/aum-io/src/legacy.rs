@@ -13,7 +13,7 @@ use aum_core::{Error, Result};
 use candle_core::pickle::{Object, Stack, TensorInfo};
 use candle_core::{Device, Tensor};
 
-use crate::tensors::{LEGACY_MAGIC, STATE_DICT_KEYS};
+use crate::tensors::{LEGACY_MAGIC, NO_STATE_DICT, STATE_DICT_KEYS};
 
 /// The tensors of a legacy `torch.save` state dict (at the top level or under a usual key).
 pub(crate) fn read(path: &Path) -> Result<HashMap<String, Tensor>> {
@@ -140,7 +140,5 @@ fn state_dict(object: Object) -> Result<Vec<TensorInfo>> {
             return Ok(infos);
         }
     }
-    Err(Error::InvalidInput(
-        "no tensors at the top level or under `model`/`state_dict`".into(),
-    ))
+    Err(Error::InvalidInput(NO_STATE_DICT.into()))
 }

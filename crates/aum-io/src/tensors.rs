@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
+use zip::result::ZipError;
 
 use aum_core::{Error, Result};
 
@@ -65,6 +66,9 @@ pub(crate) fn normalised(raw: HashMap<String, Tensor>) -> Result<HashMap<String,
     Ok(tensors)
 }
 
+/// The error of a `.pth` file with no state dict where one is looked for.
+pub(crate) const NO_STATE_DICT: &str = "no tensors at the top level or under `model`/`state_dict`";
+
 /// The keys a state dict is found under, in the order tried: the top level first.
 pub(crate) const STATE_DICT_KEYS: [Option<&str>; 4] = [
     None,
@@ -76,7 +80,7 @@ pub(crate) const STATE_DICT_KEYS: [Option<&str>; 4] = [
 /// The state dict of a `torch.save` zip: at the top level or under a usual wrapper key.
 fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
     match read_pth_zip(path) {
-        Err(e) if e.to_string().contains("Central Directory") => {
+        Err(e @ Error::Candle(candle_core::Error::Zip(ZipError::InvalidArchive(_)))) => {
             // Some archives torch writes carry a zip64 end record that the zip reader rejects
             // although the plain end record describes them completely (seen with 21-character
             // file stems): read a copy without it.
@@ -135,9 +139,7 @@ fn read_pth_zip(path: &Path) -> Result<HashMap<String, Tensor>> {
         }
         return Ok(out);
     }
-    Err(Error::InvalidInput(
-        "no tensors at the top level or under `model`/`state_dict`".into(),
-    ))
+    Err(Error::InvalidInput(NO_STATE_DICT.into()))
 }
 
 /// The archive without its zip64 end-of-central-directory record and locator, when the plain
@@ -203,7 +205,7 @@ pub fn check_layout(
 pub mod meta {
     use std::collections::HashMap;
 
-    use aum_core::{Error, Result};
+    use aum_core::{Activation, Error, Result};
     use serde::{de::DeserializeOwned, Serialize};
 
     /// The model family: `aum` or `ast` (a plain string, not JSON).
@@ -235,6 +237,56 @@ pub mod meta {
     pub fn put(meta: &mut HashMap<String, String>, key: &str, value: &impl Serialize) {
         let json = serde_json::to_string(value).expect("metadata values serialise to JSON");
         meta.insert(key.to_string(), json);
+    }
+
+    /// What a checkpoint of either family keeps besides its tensors and config (`F` is the
+    /// front end, aum-fbank's `FrontEnd`), as its metadata holds it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Stored<F> {
+        /// Class names, when the file carries them.
+        pub labels: Option<Vec<String>>,
+        /// The input pipeline, when the file says.
+        pub front_end: Option<F>,
+        /// How the logits become scores, when the file says.
+        pub activation: Option<Activation>,
+    }
+
+    impl<F: Serialize + DeserializeOwned> Stored<F> {
+        /// Reads labels, front end and activation. A file of ours from before the activation
+        /// key existed (it names its family) was scored with sigmoids, and still is.
+        pub fn read(meta: &HashMap<String, String>) -> Result<Self> {
+            let activation = match meta.get(ACTIVATION) {
+                Some(a) => Some(a.parse()?),
+                None if meta.contains_key(FAMILY) => Some(Activation::Sigmoid),
+                None => None,
+            };
+            Ok(Self {
+                labels: get(meta, LABELS)?,
+                front_end: get(meta, FRONT_END)?,
+                activation,
+            })
+        }
+
+        /// The metadata of a checkpoint of `family` whose config is stored under `config_key`.
+        pub fn write(
+            &self,
+            family: &str,
+            config_key: &str,
+            config: &impl Serialize,
+        ) -> HashMap<String, String> {
+            let mut meta = HashMap::from([(FAMILY.to_string(), family.to_string())]);
+            put(&mut meta, config_key, config);
+            if let Some(front_end) = &self.front_end {
+                put(&mut meta, FRONT_END, front_end);
+            }
+            if let Some(labels) = &self.labels {
+                put(&mut meta, LABELS, labels);
+            }
+            if let Some(a) = self.activation {
+                meta.insert(ACTIVATION.to_string(), a.name().to_string());
+            }
+            meta
+        }
     }
 }
 

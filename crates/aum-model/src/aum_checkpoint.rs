@@ -55,16 +55,10 @@ impl AumCheckpoint {
             Some(c) => c,
             None => infer_config(&tensors)?,
         };
-        let mut ckpt = Self::new(tensors, config, meta::get(meta, meta::LABELS)?)?;
-        if let Some(front_end) = meta::get(meta, meta::FRONT_END)? {
-            ckpt.front_end = front_end;
-        }
-        ckpt.activation = match meta.get(meta::ACTIVATION) {
-            Some(a) => Some(a.parse()?),
-            // Ours from before the key existed: scored with sigmoids, as they were then.
-            None if meta.contains_key(meta::FAMILY) => Some(Activation::Sigmoid),
-            None => None,
-        };
+        let stored = meta::Stored::read(meta)?;
+        let mut ckpt = Self::new(tensors, config, stored.labels)?;
+        ckpt.front_end = stored.front_end.unwrap_or(ckpt.front_end);
+        ckpt.activation = stored.activation;
         Ok(ckpt)
     }
 
@@ -166,16 +160,12 @@ impl AumCheckpoint {
     /// Writes the checkpoint as safetensors with its config and labels in the metadata,
     /// atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut m = HashMap::new();
-        m.insert(meta::FAMILY.to_string(), "aum".to_string());
-        meta::put(&mut m, META_CONFIG, &self.config);
-        meta::put(&mut m, meta::FRONT_END, &self.front_end);
-        if let Some(labels) = &self.labels {
-            meta::put(&mut m, meta::LABELS, labels);
-        }
-        if let Some(a) = self.activation {
-            m.insert(meta::ACTIVATION.to_string(), a.name().to_string());
-        }
+        let stored = meta::Stored {
+            labels: self.labels.clone(),
+            front_end: Some(self.front_end.clone()),
+            activation: self.activation,
+        };
+        let m = stored.write("aum", META_CONFIG, &self.config);
         aum_io::save_safetensors(path.as_ref(), &self.tensors, m)
     }
 

@@ -23,13 +23,18 @@ pub enum Checkpoint {
     Ast(AstCheckpoint),
 }
 
+/// The `OWNER/REPO[@REVISION][:FILE]` of a checkpoint named `hf:...`, which is no local file.
+pub fn hub_name(path: &Path) -> Option<&str> {
+    path.to_str().and_then(|s| s.strip_prefix("hf:"))
+}
+
 impl Checkpoint {
     /// Reads a `.pth` or safetensors file of either family onto the CPU; errors name the file.
     /// `hf:OWNER/REPO[@REVISION][:FILE]` names a model on the HuggingFace hub (feature `hub`:
     /// [`crate::hub`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        if let Some(spec) = path.to_str().and_then(|s| s.strip_prefix("hf:")) {
+        if let Some(spec) = hub_name(path) {
             #[cfg(feature = "hub")]
             return crate::hub::HubModel::parse(spec)?.load();
             #[cfg(not(feature = "hub"))]
@@ -107,20 +112,15 @@ impl Checkpoint {
         }
     }
 
-    /// How the logits become scores: what the file says, else the activation of the dataset
-    /// whose class count the model has ([`crate::labels::dataset_for`]), else sigmoid (the
-    /// official evaluation's).
+    /// How the logits become scores: what the file says, else
+    /// [`crate::labels::default_activation`].
     pub fn activation(&self) -> Activation {
         let stored = match self {
             Self::Aum(c) => c.activation(),
             #[cfg(feature = "ast")]
             Self::Ast(c) => c.activation(),
         };
-        stored
-            .or_else(|| {
-                crate::labels::dataset_for(self.config().num_classes()).map(|d| d.activation)
-            })
-            .unwrap_or(Activation::Sigmoid)
+        stored.unwrap_or_else(|| crate::labels::default_activation(self.config().num_classes()))
     }
 
     /// Sets how the logits become scores (stored by [`Self::save`]).

@@ -125,7 +125,7 @@ impl Classifier {
                 LabelSource::Indices,
             ),
         };
-        let activation = dataset.map_or(Activation::Sigmoid, |d| d.activation);
+        let activation = crate::labels::default_activation(n);
         let clf = Self {
             model,
             front_end,

@@ -21,6 +21,11 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Whether the crate ships the class names.
+    pub fn has_labels(&self) -> bool {
+        self.csv.is_some()
+    }
+
     /// The class names, when the crate ships them.
     pub fn labels(&self) -> Option<LabelSet> {
         // The shipped files are checked by this module's tests.
@@ -73,6 +78,12 @@ pub fn dataset(name: &str) -> Option<&'static Dataset> {
 /// The dataset whose checkpoints have `classes` classes, if one has.
 pub fn dataset_for(classes: usize) -> Option<&'static Dataset> {
     DATASETS.iter().find(|d| d.classes == classes)
+}
+
+/// The activation of a model with `classes` classes and no word of its own: its dataset's
+/// ([`dataset_for`]), else sigmoid (the official evaluation's).
+pub fn default_activation(classes: usize) -> Activation {
+    dataset_for(classes).map_or(Activation::Sigmoid, |d| d.activation)
 }
 
 /// Where a classifier's label names come from, for reports.

@@ -40,7 +40,7 @@ mod weights;
 
 pub use aum_checkpoint::AumCheckpoint;
 pub use batch::Scored;
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{hub_name, Checkpoint};
 pub use classify::{Aggregate, Classifier, Window};
 pub use config::{AumConfig, ClsPosition, Variant};
 pub use family::{Model, ModelConfig};

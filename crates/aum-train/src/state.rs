@@ -135,7 +135,7 @@ pub fn split(
 /// a resumable training state (`last.safetensors`) with the run's labels and its recipe's front
 /// end, i.e. what `best.safetensors` holds for the best epoch. Errors name the file.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
-    if path.to_str().is_some_and(|p| p.starts_with("hf:")) {
+    if aum_model::hub_name(path).is_some() {
         return Checkpoint::load(path);
     }
     let (tensors, meta) = aum_io::read_tensors(path)?;
