@@ -50,6 +50,8 @@ enum BenchCommand {
     Model(commands::bench::model::BenchModelArgs),
     /// The paper's efficiency study: AuM against AST at growing token counts.
     Compare(commands::bench::compare::BenchCompareArgs),
+    /// The linear layers' products in f32 and bf16 on the models' shapes.
+    Gemm(commands::bench::gemm::BenchGemmArgs),
     /// Files per second through the classifier (decode, features, model) per thread count.
     Files(commands::bench::files::BenchFilesArgs),
 }
@@ -72,6 +74,7 @@ fn main() {
         Command::Bench(BenchCommand::Model(a)) => commands::bench::model::run(a),
         Command::Bench(BenchCommand::Compare(a)) => commands::bench::compare::run(a),
         Command::Bench(BenchCommand::Files(a)) => commands::bench::files::run(a),
+        Command::Bench(BenchCommand::Gemm(a)) => commands::bench::gemm::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -3,11 +3,14 @@
 //! such copies never double the weights' memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use aum_core::Precision;
 use candle_core::{
-    CpuStorage, CustomOp2, DType, Device, Error, Layout, Module, Result, Shape, Tensor,
+    CpuStorage, CustomOp1, CustomOp2, DType, Device, Error, Layout, Module, Result, Shape, Tensor,
 };
+
+use crate::PackedBf16;
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
 
@@ -18,12 +21,26 @@ use candle_nn::{Init, VarBuilder};
 /// view `Wᵀ` of an (out, in) weight (`cargo bench --bench model -- matmuls`; numbers in
 /// docs/benchmarks.md). The copy is made once, at load, and replaces the original. Weights being trained, and weights
 /// on a GPU (cuBLAS reads `Wᵀ` natively), stay as they are.
+///
+/// [`Dense::with_precision`] turns a fixed layer to bf16: on the CPU its weight is packed for
+/// the bf16 GEMM ([`PackedBf16`], half the memory), on a GPU cast for cuBLAS's bf16 products;
+/// inputs are rounded to bf16 on the fly and outputs, sums and bias stay f32.
 #[derive(Debug, Clone)]
 pub struct Dense {
-    /// (in, out) contiguous when `transposed`, else (out, in).
-    weight: Tensor,
-    transposed: bool,
+    weight: Weight,
     bias: Option<Tensor>,
+}
+
+#[derive(Debug, Clone)]
+enum Weight {
+    /// (out, in) as given: being trained, or on a GPU.
+    Plain(Tensor),
+    /// (in, out), contiguous: fixed, on the CPU.
+    Transposed(Tensor),
+    /// Fixed, on the CPU, packed in bf16 with the bias as plain floats.
+    Packed(Arc<(PackedBf16, Option<Vec<f32>>)>),
+    /// (out, in) in bf16: fixed, on a GPU.
+    Bf16(Tensor),
 }
 
 /// The layer `candle_nn::linear` (with a bias) or `linear_no_bias` builds, as a [`Dense`]:
@@ -50,22 +67,53 @@ pub fn dense(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Resul
 impl Dense {
     /// The layer for `weight` (out, in) and an optional bias (out).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        let transposed = weight.device().is_cpu() && !weight.track_op();
-        let weight = if transposed {
-            transpose_cpu(&weight)?
-        } else {
-            weight
+        let weight = match weight.device().is_cpu() && !weight.track_op() {
+            true => Weight::Transposed(transpose_cpu(&weight)?),
+            false => Weight::Plain(weight),
+        };
+        Ok(Self { weight, bias })
+    }
+
+    /// The layer in `precision`. bf16 is for fixed weights (inference): a layer being trained
+    /// is refused. Turning a bf16 layer back to f32 is refused too: its rounding is done.
+    pub fn with_precision(self, precision: Precision) -> Result<Self> {
+        let weight = match (precision, self.weight) {
+            (Precision::F32, w @ (Weight::Plain(_) | Weight::Transposed(_))) => w,
+            (Precision::Bf16, w @ (Weight::Packed(_) | Weight::Bf16(_))) => w,
+            (Precision::F32, _) => {
+                candle_core::bail!("a bf16 layer cannot return to f32: load the model again")
+            }
+            (Precision::Bf16, Weight::Transposed(w)) => {
+                let (k, n) = w.dims2()?;
+                let packed = PackedBf16::from_rows(&w.flatten_all()?.to_vec1::<f32>()?, k, n);
+                let bias = self.bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+                Weight::Packed(Arc::new((packed, bias)))
+            }
+            (Precision::Bf16, Weight::Plain(w)) if w.track_op() => {
+                candle_core::bail!("bf16 layers are for inference: this weight is being trained")
+            }
+            (Precision::Bf16, Weight::Plain(w)) => Weight::Bf16(w.to_dtype(DType::BF16)?),
         };
         Ok(Self {
             weight,
-            transposed,
-            bias,
+            bias: self.bias,
         })
+    }
+
+    /// The precision the layer multiplies in.
+    pub fn precision(&self) -> Precision {
+        match self.weight {
+            Weight::Plain(_) | Weight::Transposed(_) => Precision::F32,
+            Weight::Packed(_) | Weight::Bf16(_) => Precision::Bf16,
+        }
     }
 
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
-        self.weight.device()
+        match &self.weight {
+            Weight::Plain(w) | Weight::Transposed(w) | Weight::Bf16(w) => w.device(),
+            Weight::Packed(_) => &Device::Cpu,
+        }
     }
 }
 
@@ -107,10 +155,14 @@ fn transpose_cpu(w: &Tensor) -> Result<Tensor> {
 
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let w = if self.transposed {
-            self.weight.clone()
-        } else {
-            self.weight.t()?
+        let (w, transposed) = match &self.weight {
+            Weight::Packed(packed) => return packed_forward(packed, x),
+            Weight::Bf16(w) => {
+                let y = x.to_dtype(DType::BF16)?.broadcast_matmul(&w.t()?)?;
+                return self.add_bias(y.to_dtype(DType::F32)?);
+            }
+            Weight::Transposed(w) => (w.clone(), true),
+            Weight::Plain(w) => (w.t()?, false),
         };
         let dims = x.dims();
         let y = match dims {
@@ -119,7 +171,7 @@ impl Module for Dense {
                 let mut out = dims.to_vec();
                 *out.last_mut().expect("rank >= 2") = w.dim(1)?;
                 let rows = x.reshape((x.elem_count() / k, *k))?;
-                let fresh = self.transposed && !x.track_op() && x.dtype() == DType::F32;
+                let fresh = transposed && !x.track_op() && x.dtype() == DType::F32;
                 let y = if fresh {
                     rows.apply_op2_no_bwd(&w, &MatMulFresh)?
                 } else {
@@ -129,10 +181,62 @@ impl Module for Dense {
             }
             _ => x.broadcast_matmul(&w)?,
         };
+        self.add_bias(y)
+    }
+}
+
+impl Dense {
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
+    }
+}
+
+/// A packed bf16 layer on `x` (.., in): all rows as one product, the bias added in the kernel.
+fn packed_forward(packed: &(PackedBf16, Option<Vec<f32>>), x: &Tensor) -> Result<Tensor> {
+    let (w, bias) = packed;
+    if x.track_op() {
+        candle_core::bail!("bf16 layers are for inference: their input carries gradients");
+    }
+    let dims = x.dims();
+    let Some((&k, lead)) = dims.split_last() else {
+        candle_core::bail!("dense bf16: a scalar input");
+    };
+    if k != w.k() {
+        return Err(Error::UnexpectedShape {
+            msg: "dense bf16: input features".into(),
+            expected: Shape::from(w.k()),
+            got: Shape::from(k),
+        });
+    }
+    let rows = x.to_dtype(DType::F32)?.contiguous()?.reshape((x.elem_count() / k.max(1), k))?;
+    let y = rows.apply_op1_no_bwd(&PackedMatMul {
+        w,
+        bias: bias.as_deref(),
+    })?;
+    let mut out = lead.to_vec();
+    out.push(w.n());
+    y.reshape(out)
+}
+
+/// `x · B + bias` for f32 CPU rows `x` (m, k) by the bf16 GEMM.
+struct PackedMatMul<'a> {
+    w: &'a PackedBf16,
+    bias: Option<&'a [f32]>,
+}
+
+impl CustomOp1 for PackedMatMul<'_> {
+    fn name(&self) -> &'static str {
+        "dense-bf16"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = crate::storage::f32_slice(s, l, "dense bf16")?;
+        let (m, _) = l.shape().dims2()?;
+        let y = self.w.matmul(x, m, self.bias);
+        Ok((CpuStorage::F32(y), Shape::from((m, self.w.n()))))
     }
 }
 
@@ -267,10 +371,10 @@ mod tests {
             .unwrap();
 
         let fixed = Dense::new(w.clone(), Some(b.clone())).unwrap();
-        assert!(fixed.transposed);
+        assert!(matches!(fixed.weight, Weight::Transposed(_)));
         let var = Var::from_tensor(&w).unwrap();
         let trained = Dense::new(var.as_tensor().clone(), Some(b)).unwrap();
-        assert!(!trained.transposed);
+        assert!(matches!(trained.weight, Weight::Plain(_)));
         // A strided input takes the broadcast path.
         let strided = x.transpose(0, 1).unwrap();
         for (dense, input, want) in [
@@ -294,6 +398,36 @@ mod tests {
         let want = x.sum((0, 1)).unwrap().broadcast_as((5, 7)).unwrap();
         let got = grads.get(var.as_tensor()).unwrap();
         assert!(aum_testdata::max_abs_diff(got, &want).unwrap() < 1e-4);
+    }
+
+    #[test]
+    fn bf16_layers_match_f32_within_bf16_rounding_and_refuse_training() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (40, 70), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 40, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 5, 70), &dev).unwrap();
+        let f32_layer = Dense::new(w.clone(), Some(b.clone())).unwrap();
+        let want = f32_layer.forward(&x).unwrap();
+        let bf16 = f32_layer.with_precision(Precision::Bf16).unwrap();
+        assert_eq!(bf16.precision(), Precision::Bf16);
+        // A strided input is made contiguous first.
+        for (input, want) in [(&x, want.clone()), (&x.transpose(0, 1).unwrap(), want.transpose(0, 1).unwrap())] {
+            let got = bf16.forward(input).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            // |x|·|w| sums over 70 terms of unit normals: about 45; bf16 rounding of both
+            // factors moves a product by at most 2^-7 of it.
+            let diff = aum_testdata::max_abs_diff(&got, &want).unwrap();
+            assert!(diff > 0.0 && diff < 45.0 * 2f32.powi(-7), "max abs diff {diff}");
+        }
+        let back = bf16.clone().with_precision(Precision::F32).unwrap_err();
+        assert!(back.to_string().contains("cannot return to f32"), "{back}");
+        let wrong = bf16.forward(&Tensor::zeros((3, 69), DType::F32, &dev).unwrap());
+        assert!(wrong.unwrap_err().to_string().contains("input features"));
+
+        let var = Var::from_tensor(&w).unwrap();
+        let trained = Dense::new(var.as_tensor().clone(), None).unwrap();
+        let err = trained.with_precision(Precision::Bf16).unwrap_err().to_string();
+        assert!(err.contains("being trained"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The one CPU dispatcher of the workspace: every hand-vectorised kernel (fastmath, conv+SiLU,
-//! the selective scan) asks [`Isa::detect`] which instruction set to run, so that one
-//! environment variable, `AUM_ISA`, caps all of them for testing and timing the slower paths.
+//! the selective scan, the bf16 GEMM) asks [`Isa::detect`] which instruction set to run, so
+//! that one environment variable, `AUM_ISA`, caps all of them for testing and timing the slower
+//! paths.
 
 use std::sync::OnceLock;
 
@@ -15,14 +16,22 @@ pub enum Isa {
     /// 512-bit vectors (AVX-512F and DQ) with FMA.
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// [`Isa::Avx512`] and AVX512-BF16's bf16 pair dot products (`VDPBF16PS`).
+    #[cfg(target_arch = "x86_64")]
+    Avx512Bf16,
+    /// [`Isa::Avx512Bf16`] and AMX-BF16's tile matrix products (`TDPBF16PS`), with the tile
+    /// data permission granted by Linux.
+    #[cfg(target_arch = "x86_64")]
+    Amx,
 }
 
-/// The environment variable that caps [`Isa::detect`]: `avx512`, `avx2` or `portable`.
+/// The environment variable that caps [`Isa::detect`]: `amx`, `avx512bf16`, `avx512`, `avx2` or
+/// `portable`.
 pub const ISA_ENV: &str = "AUM_ISA";
 
 impl Isa {
     /// The best instruction set this CPU has, capped by [`ISA_ENV`] (read once per process).
-    /// A value other than the three names is reported on stderr and ignored.
+    /// A value other than the five names is reported on stderr and ignored.
     pub fn detect() -> Self {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
@@ -38,7 +47,7 @@ impl Isa {
                 Some(c) => c.min(best),
                 None => {
                     eprintln!(
-                        "warning: {ISA_ENV}={cap} ignored (expected avx512, avx2 or portable)"
+                        "warning: {ISA_ENV}={cap} ignored (expected amx, avx512bf16, avx512, avx2 or portable)"
                     );
                     best
                 }
@@ -46,16 +55,20 @@ impl Isa {
         })
     }
 
-    /// The instruction set named `avx512`, `avx2` or `portable`. On other architectures than
-    /// x86-64 every name is [`Isa::Portable`], the only one there.
+    /// The instruction set named `amx`, `avx512bf16`, `avx512`, `avx2` or `portable`. On other
+    /// architectures than x86-64 every name is [`Isa::Portable`], the only one there.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
+            #[cfg(target_arch = "x86_64")]
+            "amx" => Some(Isa::Amx),
+            #[cfg(target_arch = "x86_64")]
+            "avx512bf16" => Some(Isa::Avx512Bf16),
             #[cfg(target_arch = "x86_64")]
             "avx512" => Some(Isa::Avx512),
             #[cfg(target_arch = "x86_64")]
             "avx2" => Some(Isa::Avx2Fma),
             #[cfg(not(target_arch = "x86_64"))]
-            "avx512" | "avx2" => Some(Isa::Portable),
+            "amx" | "avx512bf16" | "avx512" | "avx2" => Some(Isa::Portable),
             "portable" => Some(Isa::Portable),
             _ => None,
         }
@@ -69,7 +82,13 @@ impl Isa {
             let avx512 =
                 is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq");
             if fma && avx512 {
-                return Isa::Avx512;
+                if !is_x86_feature_detected!("avx512bf16") {
+                    return Isa::Avx512;
+                }
+                return match crate::bf16::amx::available() {
+                    true => Isa::Amx,
+                    false => Isa::Avx512Bf16,
+                };
             }
             if fma {
                 return Isa::Avx2Fma;
@@ -78,9 +97,14 @@ impl Isa {
         Isa::Portable
     }
 
-    /// A short name for reports: `avx512f+fma`, `avx2+fma` or `portable`.
+    /// A short name for reports: `amx-bf16`, `avx512-bf16`, `avx512f+fma`, `avx2+fma` or
+    /// `portable`.
     pub fn name(self) -> &'static str {
         match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Amx => "amx-bf16",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Bf16 => "avx512-bf16",
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => "avx512f+fma",
             #[cfg(target_arch = "x86_64")]
@@ -108,7 +132,7 @@ macro_rules! dispatch {
             }
             match crate::Isa::detect() {
                 // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
-                crate::Isa::Avx512 => {
+                crate::Isa::Amx | crate::Isa::Avx512Bf16 | crate::Isa::Avx512 => {
                     return unsafe { avx512(|| $body::<crate::fastmath::Fused>($($arg),*)) }
                 }
                 // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
@@ -133,7 +157,9 @@ mod tests {
         assert_eq!(Isa::parse("sse"), None);
         #[cfg(target_arch = "x86_64")]
         {
+            assert!(Isa::Amx > Isa::Avx512Bf16 && Isa::Avx512Bf16 > Isa::Avx512);
             assert!(Isa::Avx512 > Isa::Avx2Fma && Isa::Avx2Fma > Isa::Portable);
+            assert_eq!(Isa::parse("avx512bf16"), Some(Isa::Avx512Bf16));
             assert_eq!(Isa::parse("avx2"), Some(Isa::Avx2Fma));
         }
         assert!(Isa::detect() <= Isa::best_available());

@@ -45,7 +45,7 @@ pub(crate) fn backward(
 ) -> ScanGrads {
     let isa = Isa::detect();
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512 {
+    if isa >= Isa::Avx512 {
         let flags = (softplus, dir);
         // SAFETY: `Isa::detect` found AVX-512F, AVX-512DQ, AVX2 and FMA on this CPU.
         return unsafe { super::avx512::backward(x, grad_y, grad_last_state, flags, checkpoints) };

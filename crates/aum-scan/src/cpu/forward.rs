@@ -20,7 +20,7 @@ pub(crate) fn forward(
     let dims = x.dims;
     let isa = Isa::detect();
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512 {
+    if isa >= Isa::Avx512 {
         let mut y = super::Unwritten::new(dims.seq_elems());
         let mut last = super::Unwritten::new(dims.state_elems());
         let len = if checkpoints {

@@ -189,7 +189,7 @@ impl Unwritten {
 /// direction on AVX-512, two scans and a sum elsewhere.
 pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -> BiScanResult {
     #[cfg(target_arch = "x86_64")]
-    if Isa::detect() == Isa::Avx512 {
+    if Isa::detect() >= Isa::Avx512 {
         let dims = x.dims;
         let mut y = Unwritten::new(dims.seq_elems());
         let mut last = Unwritten::new(dims.state_elems());
@@ -215,7 +215,7 @@ pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -
 pub(crate) fn checkpoint_len(dims: &ScanDims) -> usize {
     match Isa::detect() {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => avx512::checkpoint_len(dims),
+        Isa::Amx | Isa::Avx512Bf16 | Isa::Avx512 => avx512::checkpoint_len(dims),
         _ => 0,
     }
 }
