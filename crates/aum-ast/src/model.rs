@@ -5,18 +5,17 @@
 //! `modeling_audio_spectrogram_transformer.py` L48-108, L326-365, L546-580).
 
 use aum_core::AudioClassifier;
-use aum_kernels::{dense, spectrogram_patches, Dense};
+use aum_kernels::{dense, spectrogram_patches, Dense, Precision};
 use candle_core::{Device, Module, ModuleT, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::AstConfig;
 
-/// Query rows per attention chunk are chosen so one chunk's scores stay under this many floats
-/// (16 MiB): all heads' L x L matrices never exist at once, so 8192-token inputs fit, and a
-/// chunk is small enough for the allocator to reuse the previous one's memory. Chunks hold one
-/// head's rows, not all heads': the same budget then gives each matmul 12 times the rows (1023
-/// at 4098 tokens), which the `gemm` crate multiplies faster than 85 rows
-/// (`cargo bench --bench model -- attention`; docs/benchmarks.md).
+/// Query rows per attention chunk (training, GPU) are chosen so one chunk's scores stay under
+/// this many floats (16 MiB): all heads' L x L matrices never exist at once, so 8192-token
+/// inputs fit, and a chunk is small enough for the allocator to reuse the previous one's
+/// memory. Chunks hold one head's rows, not all heads': the same budget then gives each matmul
+/// 12 times the rows (1023 at 4098 tokens), which multiply faster than 85 rows.
 const SCORE_BUDGET: usize = 4 << 20;
 
 #[derive(Debug, Clone)]
@@ -69,6 +68,18 @@ impl Layer {
         })
     }
 
+    fn with_precision(self, p: Precision) -> Result<Self> {
+        Ok(Self {
+            query: self.query.with_precision(p)?,
+            key: self.key.with_precision(p)?,
+            value: self.value.with_precision(p)?,
+            out: self.out.with_precision(p)?,
+            fc1: self.fc1.with_precision(p)?,
+            fc2: self.fc2.with_precision(p)?,
+            ..self
+        })
+    }
+
     fn forward(&self, x: &Tensor, cfg: &AstConfig, train: bool) -> Result<Tensor> {
         let h = self.norm_before.forward(x, cfg.layer_norm_eps, train)?;
         let x = (x + self.out.forward(&self.attention(&h, cfg, train)?)?)?;
@@ -81,14 +92,25 @@ impl Layer {
         x + self.fc2.forward(&h)?
     }
 
-    /// Multi-head self-attention, one head at a time in chunks of query rows.
+    /// Multi-head self-attention, the two products in the layers' precision, the softmax in
+    /// f32: fused per head on the CPU for inference ([`aum_kernels::attention`]), else in
+    /// candle ops, one head at a time in chunks of query rows.
     fn attention(&self, h: &Tensor, cfg: &AstConfig, train: bool) -> Result<Tensor> {
+        let precision = self.query.precision();
+        let (q, k, v) = (
+            self.query.forward(h)?,
+            self.key.forward(h)?,
+            self.value.forward(h)?,
+        );
+        if !train && h.device().is_cpu() {
+            return aum_kernels::attention(&q, &k, &v, cfg.heads, precision);
+        }
         let (b, l, d) = h.dims3()?;
         let (heads, dh) = (cfg.heads, d / cfg.heads);
         let split = |t: Tensor| t.reshape((b, l, heads, dh))?.transpose(1, 2)?.contiguous();
-        let q = (split(self.query.forward(h)?)? * (1.0 / (dh as f64).sqrt()))?;
-        let kt = split(self.key.forward(h)?)?.transpose(2, 3)?.contiguous()?;
-        let v = split(self.value.forward(h)?)?;
+        let q = (split(q)? * (1.0 / (dh as f64).sqrt()))?;
+        let kt = split(k)?.transpose(2, 3)?.contiguous()?;
+        let v = split(v)?;
         let rows = (SCORE_BUDGET / (b * l).max(1)).clamp(1, l);
         let mut per_head = Vec::with_capacity(heads);
         for head in 0..heads {
@@ -100,12 +122,12 @@ impl Layer {
             let mut chunks = Vec::with_capacity(l.div_ceil(rows));
             for start in (0..l).step_by(rows) {
                 let n = rows.min(l - start);
-                let scores = q.narrow(2, start, n)?.matmul(&kt)?;
+                let scores = aum_kernels::matmul(&q.narrow(2, start, n)?, &kt, precision)?;
                 let probs = match train {
                     false => aum_kernels::softmax_last_dim_in_place(scores)?,
                     true => candle_nn::ops::softmax(&scores, D::Minus1)?,
                 };
-                chunks.push(probs.matmul(&v)?);
+                chunks.push(aum_kernels::matmul(&probs, &v, precision)?);
             }
             per_head.push(Tensor::cat(&chunks, 2)?);
         }
@@ -169,6 +191,29 @@ impl AstModel {
             head,
             cfg,
         })
+    }
+
+    /// The model with its linear layers and attention products in `precision`: bf16 halves
+    /// the layers' memory and runs them and attention's two products on the bf16 GEMM, while
+    /// norms, residuals, softmax and GELU stay f32 (see [`Precision`]). For inference: a model
+    /// being trained is refused.
+    pub fn with_precision(self, precision: Precision) -> Result<Self> {
+        let layers = self
+            .layers
+            .into_iter()
+            .map(|l| l.with_precision(precision))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            patch: self.patch.with_precision(precision)?,
+            head: self.head.with_precision(precision)?,
+            layers,
+            ..self
+        })
+    }
+
+    /// The precision of the linear layers.
+    pub fn precision(&self) -> Precision {
+        self.head.precision()
     }
 
     /// The configuration the model was built with.

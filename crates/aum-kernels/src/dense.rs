@@ -211,7 +211,10 @@ fn packed_forward(packed: &(PackedBf16, Option<Vec<f32>>), x: &Tensor) -> Result
             got: Shape::from(k),
         });
     }
-    let rows = x.to_dtype(DType::F32)?.contiguous()?.reshape((x.elem_count() / k.max(1), k))?;
+    let rows = x
+        .to_dtype(DType::F32)?
+        .contiguous()?
+        .reshape((x.elem_count() / k.max(1), k))?;
     let y = rows.apply_op1_no_bwd(&PackedMatMul {
         w,
         bias: bias.as_deref(),
@@ -411,13 +414,19 @@ mod tests {
         let bf16 = f32_layer.with_precision(Precision::Bf16).unwrap();
         assert_eq!(bf16.precision(), Precision::Bf16);
         // A strided input is made contiguous first.
-        for (input, want) in [(&x, want.clone()), (&x.transpose(0, 1).unwrap(), want.transpose(0, 1).unwrap())] {
+        for (input, want) in [
+            (&x, want.clone()),
+            (&x.transpose(0, 1).unwrap(), want.transpose(0, 1).unwrap()),
+        ] {
             let got = bf16.forward(input).unwrap();
             assert_eq!(got.dims(), want.dims());
             // |x|·|w| sums over 70 terms of unit normals: about 45; bf16 rounding of both
             // factors moves a product by at most 2^-7 of it.
             let diff = aum_testdata::max_abs_diff(&got, &want).unwrap();
-            assert!(diff > 0.0 && diff < 45.0 * 2f32.powi(-7), "max abs diff {diff}");
+            assert!(
+                diff > 0.0 && diff < 45.0 * 2f32.powi(-7),
+                "max abs diff {diff}"
+            );
         }
         let back = bf16.clone().with_precision(Precision::F32).unwrap_err();
         assert!(back.to_string().contains("cannot return to f32"), "{back}");
@@ -426,7 +435,10 @@ mod tests {
 
         let var = Var::from_tensor(&w).unwrap();
         let trained = Dense::new(var.as_tensor().clone(), None).unwrap();
-        let err = trained.with_precision(Precision::Bf16).unwrap_err().to_string();
+        let err = trained
+            .with_precision(Precision::Bf16)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("being trained"), "{err}");
     }
 

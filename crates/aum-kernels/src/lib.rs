@@ -3,7 +3,8 @@
 //!
 //! - [`PackedBf16`]: the bf16 GEMM with f32 sums — AMX tiles, AVX512-BF16, or f32 — behind
 //!   [`Dense`] in [`Precision::Bf16`];
-//! - [`matmul`]: products of two activations (attention) in either precision;
+//! - [`attention`]: multi-head attention for inference, fused per head and row block;
+//! - [`matmul`]: products of two activations in either precision;
 //! - [`Dense`]: the models' linear layer, with fixed weights packed for the CPU GEMM, and
 //!   [`handing_over`], the `VarBuilder` that moves a checkpoint's tensors into it one by one;
 //! - [`conv_silu`]: the depthwise causal / anti-causal conv + SiLU of a Mamba branch, fused,
@@ -16,6 +17,7 @@
 //!
 //! Each op falls back to plain candle ops off the CPU, so the same model code runs on CUDA.
 
+mod attention;
 pub mod bf16;
 mod conv;
 mod dense;
@@ -27,6 +29,7 @@ mod matmul;
 mod patches;
 mod storage;
 
+pub use attention::attention;
 pub use aum_core::Precision;
 pub use bf16::PackedBf16;
 pub use conv::{conv_silu, ConvSide};

@@ -75,12 +75,21 @@ mod tests {
         let b = Tensor::randn(0f32, 1.0, (2, 3, 64, 50), &dev).unwrap();
         let want = matmul(&a, &b, Precision::F32).unwrap();
         // A transposed view is made contiguous first.
-        let bt = b.transpose(2, 3).unwrap().contiguous().unwrap().transpose(2, 3).unwrap();
+        let bt = b
+            .transpose(2, 3)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .transpose(2, 3)
+            .unwrap();
         let got = matmul(&a, &bt, Precision::Bf16).unwrap();
         assert_eq!(got.dims(), [2, 3, 37, 50]);
         // Sums of 64 products of unit normals (|.| sums about 41) moved by 2^-7 at most.
         let diff = aum_testdata::max_abs_diff(&got, &want).unwrap();
-        assert!(diff > 0.0 && diff < 41.0 * 2f32.powi(-7), "max abs diff {diff}");
+        assert!(
+            diff > 0.0 && diff < 41.0 * 2f32.powi(-7),
+            "max abs diff {diff}"
+        );
         let c = Tensor::zeros((2, 3, 63, 50), DType::F32, &dev).unwrap();
         let err = matmul(&a, &c, Precision::Bf16).unwrap_err().to_string();
         assert!(err.contains("do not multiply"), "{err}");

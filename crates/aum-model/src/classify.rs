@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aum_core::{Activation, AudioClassifier, Error, LabelSet, Result, Waveform};
+use aum_core::{Activation, AudioClassifier, Error, LabelSet, Precision, Result, Waveform};
 use aum_fbank::FrontEnd;
 use candle_core::{Device, Tensor};
 
@@ -90,21 +90,25 @@ pub struct Window {
 
 impl Classifier {
     /// The model of a checkpoint file of any supported family and layout ([`Checkpoint::load`])
-    /// on `device`, with the file's front end and labels.
+    /// on `device`, in f32, with the file's front end and labels.
     pub fn from_file(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        Self::new(Checkpoint::load(path)?, device)
+        Self::load(path, device, Precision::F32)
     }
 
-    /// The model of `ckpt` on `device`, with the checkpoint's front end and labels (the
-    /// checkpoint's tensors go to the model: [`Checkpoint::into_model`]).
-    pub fn new(ckpt: Checkpoint, device: &Device) -> Result<Self> {
+    /// [`Classifier::from_file`] in `precision`: [`Precision::Bf16`] holds the linear layers
+    /// in bf16 (half the memory) and runs them on the bf16 GEMM.
+    pub fn load(path: impl AsRef<Path>, device: &Device, precision: Precision) -> Result<Self> {
+        Self::new(Checkpoint::load(path)?, device, precision)
+    }
+
+    /// The model of `ckpt` on `device` in `precision`, with the checkpoint's front end and
+    /// labels (the checkpoint's tensors go to the model: [`Checkpoint::into_model`]).
+    pub fn new(ckpt: Checkpoint, device: &Device, precision: Precision) -> Result<Self> {
         let front_end = ckpt.front_end().clone();
         let labels = ckpt.labels().map(<[String]>::to_vec);
         let activation = ckpt.activation();
-        Ok(
-            Self::from_parts(Arc::new(ckpt.into_model(device)?), front_end, labels)?
-                .with_activation(activation),
-        )
+        let model = ckpt.into_model(device)?.with_precision(precision)?;
+        Ok(Self::from_parts(Arc::new(model), front_end, labels)?.with_activation(activation))
     }
 
     /// Any classifier with its front end. Without labels, a model with the class count of a

@@ -2,7 +2,7 @@
 //! family ([`ModelConfig`]) and a network of either family ([`Model`]). Everything above it
 //! (checkpoints, the classifier, training, the CLI) matches on these and nothing else.
 
-use aum_core::{AudioClassifier, Error, Result};
+use aum_core::{AudioClassifier, Error, Precision, Result};
 use candle_core::{Device, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
@@ -141,6 +141,25 @@ pub enum Model {
 }
 
 impl Model {
+    /// The network with its matrix products in `precision` ([`AumModel::with_precision`],
+    /// `AstModel::with_precision`). For inference: a model being trained is refused.
+    pub fn with_precision(self, precision: Precision) -> Result<Self> {
+        Ok(match self {
+            Model::Aum(m) => Model::Aum(m.with_precision(precision)?),
+            #[cfg(feature = "ast")]
+            Model::Ast(m) => Model::Ast(m.with_precision(precision)?),
+        })
+    }
+
+    /// The precision of the network's matrix products.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Model::Aum(m) => m.precision(),
+            #[cfg(feature = "ast")]
+            Model::Ast(m) => m.precision(),
+        }
+    }
+
     /// The model as the family-agnostic trait object.
     fn classifier(&self) -> &dyn AudioClassifier {
         match self {

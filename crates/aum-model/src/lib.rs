@@ -65,6 +65,6 @@ pub mod aum {
 pub mod ast {
     pub use aum_ast::{default_front_end, expected_shapes};
 }
-pub use aum_core::{Activation, AudioClassifier, Error, LabelSet, Result, Waveform};
+pub use aum_core::{Activation, AudioClassifier, Error, LabelSet, Precision, Result, Waveform};
 pub use aum_fbank::{FrontEnd, Preset};
 pub use candle_core::{DType, Device, Tensor};

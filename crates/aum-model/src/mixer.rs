@@ -11,7 +11,7 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::config::{AumConfig, Variant};
 use aum_kernels::{conv_silu, ConvSide};
-use aum_kernels::{dense, Dense};
+use aum_kernels::{dense, Dense, Precision};
 
 /// Conv, projections and skip of one scan direction (v2 has two; v1 and none one).
 #[derive(Debug, Clone)]
@@ -67,6 +67,14 @@ impl Branch {
             dt_proj: Dense::new(dt_w, None)?,
             dt_bias,
             d,
+        })
+    }
+
+    fn with_precision(self, p: Precision) -> Result<Self> {
+        Ok(Self {
+            x_proj: self.x_proj.with_precision(p)?,
+            dt_proj: self.dt_proj.with_precision(p)?,
+            ..self
         })
     }
 
@@ -149,6 +157,18 @@ pub struct Mixer {
 }
 
 impl Mixer {
+    /// The mixer with its four projections in `p` (conv, scan and skip stay f32).
+    pub fn with_precision(self, p: Precision) -> Result<Self> {
+        Ok(Self {
+            in_x: self.in_x.with_precision(p)?,
+            in_z: self.in_z.with_precision(p)?,
+            out_proj: self.out_proj.with_precision(p)?,
+            forward: self.forward.with_precision(p)?,
+            backward: self.backward.map(|b| b.with_precision(p)).transpose()?,
+            ..self
+        })
+    }
+
     pub fn new(cfg: &AumConfig, vb: VarBuilder) -> Result<Self> {
         let (d, di, n) = (cfg.embed_dim, cfg.d_inner(), cfg.d_state);
         let kaiming = candle_nn::init::DEFAULT_KAIMING_NORMAL;

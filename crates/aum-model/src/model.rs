@@ -12,7 +12,7 @@ use candle_nn::{Init, VarBuilder};
 use crate::config::AumConfig;
 use crate::mixer::Mixer;
 use crate::posembed::resample_pos_embed;
-use aum_kernels::Dense;
+use aum_kernels::{Dense, Precision};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -117,6 +117,34 @@ impl AumModel {
     /// The device the parameters live on.
     pub fn device(&self) -> &Device {
         self.head.device()
+    }
+
+    /// The model with its linear layers (patch embedding, the mixers' projections, head) in
+    /// `precision`: bf16 halves their memory and runs them on the bf16 GEMM, while norms,
+    /// residuals, conv and the selective scan stay f32 (see [`Precision`]). For inference:
+    /// a model being trained is refused.
+    pub fn with_precision(self, precision: Precision) -> Result<Self> {
+        let blocks = self
+            .blocks
+            .into_iter()
+            .map(|b| {
+                Ok(Block {
+                    mixer: b.mixer.with_precision(precision)?,
+                    ..b
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            patch: self.patch.with_precision(precision)?,
+            head: self.head.with_precision(precision)?,
+            blocks,
+            ..self
+        })
+    }
+
+    /// The precision of the linear layers.
+    pub fn precision(&self) -> Precision {
+        self.head.precision()
     }
 
     /// Runs the selective scan on another backend (e.g. the reference, to check the fast one).

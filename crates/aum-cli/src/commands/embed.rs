@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use aum_core::AudioClassifier;
+use aum_core::{AudioClassifier, Precision};
 use aum_fbank::decode_file;
 use aum_model::Classifier;
 use candle_core::{Device, Tensor};
@@ -37,12 +37,18 @@ pub struct EmbedArgs {
     /// Tensor mode: where to write `embedding` (B, D) (safetensors).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
+    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
 }
 
 pub fn run(args: &EmbedArgs) -> Result<()> {
     let ckpt = load_checkpoint(args.checkpoint.as_deref())?;
     if let (Some(input), Some(output)) = (&args.input, &args.output) {
-        let model = ckpt.into_model(&Device::Cpu)?;
+        let model = ckpt
+            .into_model(&Device::Cpu)?
+            .with_precision(args.precision)?;
         let x = load_input(input, &args.tensor, &Device::Cpu)?;
         let embedding = model.embed(&x)?;
         println!(
@@ -58,7 +64,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         .out
         .as_deref()
         .context("--out is needed with audio files")?;
-    let mut clf = Classifier::new(ckpt, &Device::Cpu)?;
+    let mut clf = Classifier::new(ckpt, &Device::Cpu, args.precision)?;
     clf = with_frames(clf, args.frames.as_deref())?;
     let (mut rows, mut names, mut failed) = (Vec::new(), Vec::new(), 0);
     for path in &args.files {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use aum_core::LabelSet;
+use aum_core::{LabelSet, Precision};
 use aum_data::{open, prepare, FeatureCache, PrepareOptions};
 use aum_train::{evaluate, Loss};
 use candle_core::Device;
@@ -36,6 +36,10 @@ pub struct EvalArgs {
     /// Feature cache folder.
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
+    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -58,7 +62,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if data.is_empty() {
         bail!("no usable clip in {} ({})", args.data.display(), args.split);
     }
-    let model = ckpt.into_model(&Device::Cpu)?;
+    let model = ckpt
+        .into_model(&Device::Cpu)?
+        .with_precision(args.precision)?;
     let e = evaluate(
         &model,
         &data,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use aum_core::AudioClassifier;
+use aum_core::{AudioClassifier, Precision};
 use candle_core::Device;
 
 use crate::loaders::{load_checkpoint, load_input};
@@ -26,6 +26,10 @@ pub struct LogitsArgs {
     /// Run on CUDA device 0 (builds with the `cuda` feature).
     #[arg(long)]
     pub cuda: bool,
+    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
+    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
 }
 
 pub fn run(args: &LogitsArgs) -> Result<()> {
@@ -34,7 +38,9 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
     } else {
         Device::Cpu
     };
-    let model = load_checkpoint(Some(&args.checkpoint))?.into_model(&device)?;
+    let model = load_checkpoint(Some(&args.checkpoint))?
+        .into_model(&device)?
+        .with_precision(args.precision)?;
     let x = load_input(&args.input, &args.tensor, &device)?;
     let logits = model.logits(&x)?.to_device(&Device::Cpu)?;
     aum_io::save_safetensors(

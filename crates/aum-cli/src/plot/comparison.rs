@@ -1,11 +1,13 @@
 //! The chart of `aum bench compare`: forward time and memory against tokens, AuM against AST.
 
+use aum_model::Precision;
+
 use crate::commands::bench::compare::Point;
 
 use super::{Canvas, BLACK, WHITE};
 
 /// Two panels, time and memory against tokens (log2 axis), AuM solid and AST dashed per size.
-pub fn comparison(points: &[Point]) -> Canvas {
+pub fn comparison(points: &[&Point], precision: Precision) -> Canvas {
     const COLOURS: [[u8; 3]; 3] = [[31, 119, 180], [214, 39, 40], [44, 160, 44]];
     let (pw, ph, left, top, gap) = (420i64, 300i64, 70i64, 50i64, 110i64);
     let mut c = Canvas::new(
@@ -16,7 +18,7 @@ pub fn comparison(points: &[Point]) -> Canvas {
     c.text(
         left,
         14,
-        "AuM (solid) vs AST (dashed) on CPU, batch 1",
+        &format!("AuM (solid) vs AST (dashed) on CPU, batch 1, {precision}"),
         2,
         BLACK,
     );
@@ -34,9 +36,9 @@ pub fn comparison(points: &[Point]) -> Canvas {
         let value = |p: &Point, ast: bool| {
             let m = if ast { p.ast } else { p.aum };
             if panel == 0 {
-                m.0
+                m.time_s
             } else {
-                m.1
+                m.extra_mib
             }
         };
         let vmax = points

@@ -77,7 +77,16 @@ pub(crate) unsafe fn task(job: &Job<'_>, task: &Task) {
             for p in task.panels.clone().step_by(2) {
                 let np = (task.panels.end - p).min(2);
                 // SAFETY: as this function's.
-                unsafe { block(job, blk, p, np, s0..(s0 + per_pass).min(steps), &mut scratch) };
+                unsafe {
+                    block(
+                        job,
+                        blk,
+                        p,
+                        np,
+                        s0..(s0 + per_pass).min(steps),
+                        &mut scratch,
+                    )
+                };
             }
         }
     }

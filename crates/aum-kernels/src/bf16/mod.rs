@@ -20,10 +20,10 @@ mod portable;
 
 use rayon::prelude::*;
 
-pub use pack::PackedBf16;
-pub(crate) use pack::{widen, Line};
 #[cfg(test)]
 use pack::to_bf16;
+pub use pack::PackedBf16;
+pub(crate) use pack::{widen, Line};
 
 /// Rows of `x` per block: two AMX tiles of 16 rows.
 pub(crate) const MR: usize = 32;
@@ -46,26 +46,22 @@ pub(crate) struct PackedRows {
 }
 
 impl PackedRows {
-    fn new(x: &[f32], m: usize, k: usize, kp: usize) -> Self {
+    fn new(x: &[f32], m: usize, k: usize, kp: usize, parallel: bool) -> Self {
         let per_row = kp / 32;
         let rows = m.div_ceil(MR) * MR;
         let mut lines = vec![Line::ZERO; rows * per_row];
-        lines
-            .par_chunks_mut(MR * per_row)
-            .enumerate()
-            .for_each(|(block, dst)| {
-                for (r, row) in dst.chunks_mut(per_row).enumerate() {
-                    let i = block * MR + r;
-                    if i >= m {
-                        break;
-                    }
-                    // SAFETY: a row of lines is kp >= k contiguous u16 values (no padding).
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(row.as_mut_ptr().cast::<u16>(), k)
-                    };
-                    pack::round_into(dst, &x[i * k..(i + 1) * k]);
+        chunks_mut(&mut lines, MR * per_row, parallel, |block, dst| {
+            for (r, row) in dst.chunks_mut(per_row).enumerate() {
+                let i = block * MR + r;
+                if i >= m {
+                    break;
                 }
-            });
+                // SAFETY: a row of lines is kp >= k contiguous u16 values (no padding).
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(row.as_mut_ptr().cast::<u16>(), k) };
+                pack::round_into(dst, &x[i * k..(i + 1) * k]);
+            }
+        });
         Self { lines, per_row }
     }
 
@@ -118,16 +114,34 @@ impl PackedBf16 {
     /// # Panics
     /// If `x` does not hold m·k floats or `bias` n.
     pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
-        self.matmul_on(crate::Isa::detect(), x, m, bias)
+        self.product(crate::Isa::detect(), x, m, bias, true)
+    }
+
+    /// [`PackedBf16::matmul`] without a bias on the calling thread alone, for callers that
+    /// run many small products in parallel themselves (attention, one head per task).
+    pub(crate) fn matmul_serial(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.product(crate::Isa::detect(), x, m, None, false)
     }
 
     /// [`PackedBf16::matmul`] by the kernel for `isa`, which the CPU must have.
+    #[cfg(test)]
     pub(crate) fn matmul_on(
         &self,
         isa: crate::Isa,
         x: &[f32],
         m: usize,
         bias: Option<&[f32]>,
+    ) -> Vec<f32> {
+        self.product(isa, x, m, bias, true)
+    }
+
+    fn product(
+        &self,
+        isa: crate::Isa,
+        x: &[f32],
+        m: usize,
+        bias: Option<&[f32]>,
+        parallel: bool,
     ) -> Vec<f32> {
         let (k, n) = (self.k(), self.n());
         assert_eq!(x.len(), m * k, "bf16 matmul: x is not ({m}, {k})");
@@ -141,7 +155,7 @@ impl PackedBf16 {
         if m == 0 || n == 0 || k == 0 {
             return (0..m).flat_map(|_| padded[..n].iter().copied()).collect();
         }
-        let a = PackedRows::new(x, m, k, self.kp());
+        let a = PackedRows::new(x, m, k, self.kp(), parallel);
         let mut y: Vec<f32> = Vec::with_capacity(m * n);
         let job = Job {
             a: &a,
@@ -153,8 +167,7 @@ impl PackedBf16 {
                 n,
             },
         };
-        let tasks = self.tasks(m.div_ceil(MR), rayon::current_num_threads());
-        tasks.par_iter().for_each(|task| {
+        let run = |task: &Task| {
             #[cfg(target_arch = "x86_64")]
             match isa {
                 // SAFETY: the caller's `isa` is one this CPU has: AMX-BF16 with the tile
@@ -165,7 +178,18 @@ impl PackedBf16 {
                 _ => {}
             }
             portable::task(&job, task);
-        });
+        };
+        let blocks = m.div_ceil(MR);
+        match parallel {
+            true => self
+                .tasks(blocks, rayon::current_num_threads())
+                .par_iter()
+                .for_each(run),
+            false => run(&Task {
+                blocks: 0..blocks,
+                panels: 0..self.panels(),
+            }),
+        }
         // SAFETY: the tasks cover every (row block, panel) pair once and each kernel writes
         // every element of its block that lies inside (m, n).
         unsafe { y.set_len(m * n) };
@@ -182,7 +206,9 @@ impl PackedBf16 {
         let most = (TASK_B_BYTES / panel_bytes).max(2);
         let groups = panels.div_ceil(most);
         let per_group = panels.div_ceil(groups).next_multiple_of(2);
-        let row_groups = (TASKS_PER_THREAD * threads).div_ceil(groups).clamp(1, blocks);
+        let row_groups = (TASKS_PER_THREAD * threads)
+            .div_ceil(groups)
+            .clamp(1, blocks);
         let per_row_group = blocks.div_ceil(row_groups);
         let mut tasks = Vec::new();
         for b0 in (0..blocks).step_by(per_row_group) {
@@ -194,6 +220,22 @@ impl PackedBf16 {
             }
         }
         tasks
+    }
+}
+
+/// `f(index, chunk)` for the `size`-long chunks of `data`, on the thread pool or in turn.
+pub(crate) fn chunks_mut<T: Send>(
+    data: &mut [T],
+    size: usize,
+    parallel: bool,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    match parallel {
+        true => data
+            .par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c)),
+        false => data.chunks_mut(size).enumerate().for_each(|(i, c)| f(i, c)),
     }
 }
 

@@ -1,7 +1,5 @@
 //! bf16 values and the packed weight layout the kernels read.
 
-use rayon::prelude::*;
-
 use super::PANEL;
 
 /// One 64-byte row of an AMX tile: 32 bf16 values, cache-line aligned.
@@ -20,7 +18,11 @@ pub(crate) fn to_bf16(x: f32) -> u16 {
     let bits = x.to_bits();
     let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
     let nan = (bits >> 16) | 0x40;
-    (if bits & 0x7fff_ffff > 0x7f80_0000 { nan } else { rounded }) as u16
+    (if bits & 0x7fff_ffff > 0x7f80_0000 {
+        nan
+    } else {
+        rounded
+    }) as u16
 }
 
 /// `dst[i] = to_bf16(src[i])`, compiled for the widest vectors [`crate::Isa::detect`] allows.
@@ -28,6 +30,8 @@ pub(crate) fn round_into(dst: &mut [u16], src: &[f32]) {
     crate::isa::dispatch!(round_slice(dst, src))
 }
 
+// `dispatch!` calls a body generic over the multiply-add; rounding has none.
+#[allow(clippy::extra_unused_type_parameters)]
 #[inline(always)]
 fn round_slice<M: crate::fastmath::Madd>(dst: &mut [u16], src: &[f32]) {
     for (d, &s) in dst.iter_mut().zip(src) {
@@ -60,7 +64,7 @@ impl PackedBf16 {
     /// If `w` does not hold n·k floats.
     pub fn from_rows_of_transpose(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "bf16 pack: weight is not ({n}, {k})");
-        Self::pack(k, n, |kk, j| w[j * k + kk])
+        Self::from_fn(k, n, true, |kk, j| w[j * k + kk])
     }
 
     /// Packs `b` (k, n) row-major.
@@ -69,25 +73,29 @@ impl PackedBf16 {
     /// If `b` does not hold k·n floats.
     pub fn from_rows(b: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(b.len(), k * n, "bf16 pack: matrix is not ({k}, {n})");
-        Self::pack(k, n, |kk, j| b[kk * n + j])
+        Self::from_fn(k, n, true, |kk, j| b[kk * n + j])
     }
 
-    fn pack(k: usize, n: usize, get: impl Fn(usize, usize) -> f32 + Sync) -> Self {
+    /// Packs the (k, n) matrix whose element (kk, j) is `get(kk, j)`, a panel per task on the
+    /// thread pool when `parallel`.
+    pub(crate) fn from_fn(
+        k: usize,
+        n: usize,
+        parallel: bool,
+        get: impl Fn(usize, usize) -> f32 + Sync + Send,
+    ) -> Self {
         let per_panel = k.next_multiple_of(32) / 2;
         let panels = n.div_ceil(PANEL);
         let mut lines = vec![Line::ZERO; panels * per_panel];
         if per_panel > 0 {
-            lines
-                .par_chunks_mut(per_panel)
-                .enumerate()
-                .for_each(|(p, panel)| {
-                    for c in 0..PANEL.min(n - p * PANEL) {
-                        let j = p * PANEL + c;
-                        for kk in 0..k {
-                            panel[kk / 2].0[2 * c + kk % 2] = to_bf16(get(kk, j));
-                        }
+            super::chunks_mut(&mut lines, per_panel, parallel, |p, panel| {
+                for c in 0..PANEL.min(n - p * PANEL) {
+                    let j = p * PANEL + c;
+                    for kk in 0..k {
+                        panel[kk / 2].0[2 * c + kk % 2] = to_bf16(get(kk, j));
                     }
-                });
+                }
+            });
         }
         Self { lines, k, n }
     }

@@ -74,7 +74,8 @@ fn products_stay_within_the_bf16_rounding_bound_on_ragged_shapes() {
                         mag += p.abs();
                     }
                     let u = 2f64.powi(-8);
-                    let bound = mag * (2.0 * u + u * u) + (k as f64 + 2.0) * 2f64.powi(-23) * (mag + bias[j].abs() as f64);
+                    let bound = mag * (2.0 * u + u * u)
+                        + (k as f64 + 2.0) * 2f64.powi(-23) * (mag + bias[j].abs() as f64);
                     let err = (y[i * n + j] as f64 - exact).abs();
                     assert!(
                         err <= bound,
@@ -109,7 +110,11 @@ fn kernels_agree_and_both_packings_match() {
     let want = packed.matmul_on(Isa::Portable, &x, m, None);
     for isa in kernels() {
         let got = other.matmul_on(isa, &x, m, None);
-        let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(diff < 1e-3, "{isa:?}: max diff {diff}");
     }
 }
@@ -117,7 +122,10 @@ fn kernels_agree_and_both_packings_match() {
 #[test]
 fn empty_depth_gives_the_bias() {
     let packed = PackedBf16::from_rows(&[], 0, 3);
-    assert_eq!(packed.matmul(&[], 2, Some(&[1.0, 2.0, 3.0])), [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    assert_eq!(
+        packed.matmul(&[], 2, Some(&[1.0, 2.0, 3.0])),
+        [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+    );
     assert_eq!(packed.matmul(&[], 0, None), Vec::<f32>::new());
 }
 

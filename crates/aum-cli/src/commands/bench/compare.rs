@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use aum_model::{AstConfig, AumConfig, ModelConfig};
+use aum_model::{AstConfig, AumConfig, ModelConfig, Precision};
 use candle_core::{Device, ModuleT, Tensor};
 
 use crate::memory;
@@ -23,7 +23,15 @@ pub struct BenchCompareArgs {
     /// Timed runs per point (the median is reported).
     #[arg(long, default_value_t = 1)]
     pub iters: usize,
-    /// Draw time and memory against tokens into this PNG.
+    /// Precisions, comma-separated: f32, bf16 (each point is measured in each).
+    #[arg(long, value_delimiter = ',', default_values_t = [Precision::F32])]
+    pub precision: Vec<Precision>,
+    /// Print one JSON array of rows (model, size, frames, tokens, precision, time_s,
+    /// peak_rss_mib, extra_mib) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw time and memory against tokens into this PNG (one chart per precision: the
+    /// file name gets `-bf16` before its extension for bf16 when both are measured).
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Internal: measure one model (aum or ast) at one size and token count in this process and
@@ -33,60 +41,117 @@ pub struct BenchCompareArgs {
     pub single: Option<String>,
 }
 
-/// One point of the study: a size at a token count, (seconds, MiB) for each model.
+/// One model at one point of the study.
+#[derive(Clone, Copy, serde::Serialize)]
+pub struct Measured {
+    /// Median seconds of a forward pass.
+    pub time_s: f64,
+    /// Peak resident memory during the pass, weights included (MiB).
+    pub peak_rss_mib: f64,
+    /// What the pass adds to the memory held before it (MiB).
+    pub extra_mib: f64,
+}
+
+/// One point of the study: a size at a token count in one precision, both models.
 pub struct Point {
     pub size: String,
     pub tokens: usize,
-    pub aum: (f64, f64),
-    pub ast: (f64, f64),
+    pub precision: Precision,
+    pub aum: Measured,
+    pub ast: Measured,
 }
 
 pub fn run(args: &BenchCompareArgs) -> Result<()> {
     if let Some(model) = &args.single {
         let (size, tokens) = (&args.size[0], args.tokens[0]);
-        let (secs, mib) = measure_here(model, size, tokens, args.iters)?;
-        println!("{secs} {mib}");
+        let m = measure_here(model, size, tokens, args.precision[0], args.iters)?;
+        println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
-    let threads = rayon::current_num_threads();
-    println!(
-        "AuM vs AST forward, batch 1, f32, {threads} threads, random weights, median of {} run(s)",
-        args.iters
-    );
-    println!("memory = peak RSS during the forward pass minus RSS before it (weights and input excluded), one process per point");
-    println!("| size | tokens | frames | AuM time (s) | AST time (s) | AST / AuM time | AuM memory (MiB) | AST memory (MiB) |");
-    println!("|---|---|---|---|---|---|---|---|");
+    if !args.json {
+        let threads = rayon::current_num_threads();
+        println!(
+            "AuM vs AST forward, batch 1, {threads} threads ({}), random weights, median of {} run(s)",
+            aum_kernels::Isa::detect().name(),
+            args.iters
+        );
+        println!("memory = peak RSS during the forward pass minus RSS before it (weights and input excluded), one process per point");
+        println!("| size | precision | tokens | frames | AuM time (s) | AST time (s) | AST / AuM time | AuM memory (MiB) | AST memory (MiB) |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+    }
     let mut points = Vec::new();
     for size in &args.size {
-        for &tokens in &args.tokens {
-            let aum = in_child("aum", size, tokens, args.iters)?;
-            let ast = in_child("ast", size, tokens, args.iters)?;
-            println!(
-                "| {size} | {tokens} | {} | {:.3} | {:.3} | {:.2}x | {:.0} | {:.0} |",
-                2 * tokens,
-                aum.0,
-                ast.0,
-                ast.0 / aum.0,
-                aum.1,
-                ast.1
-            );
-            points.push(Point {
-                size: size.clone(),
-                tokens,
-                aum,
-                ast,
-            });
+        for &precision in &args.precision {
+            for &tokens in &args.tokens {
+                let aum = in_child("aum", size, tokens, precision, args.iters)?;
+                let ast = in_child("ast", size, tokens, precision, args.iters)?;
+                if !args.json {
+                    println!(
+                        "| {size} | {precision} | {tokens} | {} | {:.3} | {:.3} | {:.2}x | {:.0} | {:.0} |",
+                        2 * tokens,
+                        aum.time_s,
+                        ast.time_s,
+                        ast.time_s / aum.time_s,
+                        aum.extra_mib,
+                        ast.extra_mib
+                    );
+                }
+                points.push(Point {
+                    size: size.clone(),
+                    tokens,
+                    precision,
+                    aum,
+                    ast,
+                });
+            }
         }
     }
+    if args.json {
+        let rows: Vec<_> = points
+            .iter()
+            .flat_map(|p| {
+                [("aum", p.aum, p.tokens + 1), ("ast", p.ast, p.tokens + 2)].map(
+                    |(model, m, tokens)| {
+                        serde_json::json!({
+                            "model": model, "size": p.size, "frames": 2 * p.tokens,
+                            "tokens": tokens, "precision": p.precision.name(),
+                            "time_s": m.time_s, "peak_rss_mib": m.peak_rss_mib,
+                            "extra_mib": m.extra_mib,
+                        })
+                    },
+                )
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    }
     if let Some(png) = &args.plot {
-        plot::comparison(&points).save_png(png)?;
-        println!("plot: {}", png.display());
+        for &precision in &args.precision {
+            let these: Vec<&Point> = points.iter().filter(|p| p.precision == precision).collect();
+            let path = match (args.precision.len(), precision) {
+                (1, _) | (_, Precision::F32) => png.clone(),
+                _ => png.with_file_name(format!(
+                    "{}-{precision}.{}",
+                    png.file_stem().unwrap_or_default().to_string_lossy(),
+                    png.extension().unwrap_or_default().to_string_lossy()
+                )),
+            };
+            plot::comparison(&these, precision).save_png(&path)?;
+            if !args.json {
+                println!("plot: {}", path.display());
+            }
+        }
     }
     Ok(())
 }
 
 /// Runs one measurement in a fresh `aum` process.
-fn in_child(model: &str, size: &str, tokens: usize, iters: usize) -> Result<(f64, f64)> {
+fn in_child(
+    model: &str,
+    size: &str,
+    tokens: usize,
+    precision: Precision,
+    iters: usize,
+) -> Result<Measured> {
     let exe = std::env::current_exe().context("locating the aum executable")?;
     let out = std::process::Command::new(exe)
         .args(["bench", "compare", "--single", model, "--size", size])
@@ -96,25 +161,37 @@ fn in_child(model: &str, size: &str, tokens: usize, iters: usize) -> Result<(f64
             "--iters",
             &iters.to_string(),
         ])
+        .args(["--precision", precision.name()])
         .output()
         .context("running a measurement process")?;
     if !out.status.success() {
         anyhow::bail!(
-            "{model} {size} at {tokens} tokens failed: {}",
+            "{model} {size} at {tokens} tokens in {precision} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().map(str::parse::<f64>);
-    match (it.next(), it.next()) {
-        (Some(Ok(s)), Some(Ok(m))) => Ok((s, m)),
-        _ => anyhow::bail!("unexpected measurement output `{text}`"),
-    }
+    let parsed: Option<Measured> = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            Some(Measured {
+                time_s: v["time_s"].as_f64()?,
+                peak_rss_mib: v["peak_rss_mib"].as_f64()?,
+                extra_mib: v["extra_mib"].as_f64()?,
+            })
+        });
+    parsed.with_context(|| format!("unexpected measurement output `{text}`"))
 }
 
-/// Builds the model with random weights and measures it at `tokens` patch tokens (2 x tokens
-/// frames): median seconds, and the memory the forward adds (MiB).
-fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<(f64, f64)> {
+/// Builds the model with random weights in `precision` and measures it at `tokens` patch
+/// tokens (2 x tokens frames).
+fn measure_here(
+    model: &str,
+    size: &str,
+    tokens: usize,
+    precision: Precision,
+    iters: usize,
+) -> Result<Measured> {
     let x = Tensor::randn(0f32, 1.0, (1, 2 * tokens, 128), &Device::Cpu)?;
     let unknown = || format!("unknown size `{size}`");
     let config = match model {
@@ -122,11 +199,12 @@ fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<
         "ast" => ModelConfig::Ast(AstConfig::preset(size).with_context(unknown)?),
         other => anyhow::bail!("unknown model `{other}` (aum or ast)"),
     };
-    let net = aum_model::random_untracked(&Device::Cpu, |vb| config.build(vb))?;
+    let net = aum_model::random_untracked(&Device::Cpu, |vb| config.build(vb))?
+        .with_precision(precision)?;
     // Each run starts from released memory with the peak reset, so it measures what the
     // forward adds; that bookkeeping stays outside the timed call.
     let mut times = Vec::new();
-    let mut extra: f64 = 0.0;
+    let (mut extra, mut peak): (f64, f64) = (0.0, 0.0);
     for _ in 0..iters.max(1) {
         memory::release_freed_memory();
         memory::reset_peak();
@@ -134,7 +212,13 @@ fn measure_here(model: &str, size: &str, tokens: usize, iters: usize) -> Result<
         let (out, secs) = timing::once(&Device::Cpu, || Ok(net.forward_t(&x, false)?))?;
         times.push(secs);
         drop(out);
-        extra = extra.max(memory::peak_rss_mib()? - before);
+        let high = memory::peak_rss_mib()?;
+        extra = extra.max(high - before);
+        peak = peak.max(high);
     }
-    Ok((timing::Runs(times).median(), extra))
+    Ok(Measured {
+        time_s: timing::Runs(times).median(),
+        peak_rss_mib: peak,
+        extra_mib: extra,
+    })
 }

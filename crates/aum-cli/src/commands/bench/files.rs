@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use aum_model::{AumConfig, AumModel, Classifier, FrontEnd, Preset};
+use aum_model::{AumConfig, AumModel, Classifier, FrontEnd, Precision, Preset};
 use candle_core::Device;
 
 use crate::loaders::{audio_files, load_checkpoint};
@@ -33,12 +33,15 @@ pub struct BenchFilesArgs {
     /// Files decoded together and batched by length (as `aum classify` does).
     #[arg(long, default_value_t = 64)]
     pub chunk: usize,
+    /// Precision of the model's matrix products: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
 }
 
 pub fn run(args: &BenchFilesArgs) -> Result<()> {
     let mut files = audio_files(&args.files)?;
     files.truncate(args.limit.unwrap_or(usize::MAX));
-    let clf = classifier(&args.model)?;
+    let clf = classifier(&args.model, args.precision)?;
     let pools = args
         .threads
         .iter()
@@ -64,9 +67,10 @@ pub fn run(args: &BenchFilesArgs) -> Result<()> {
         }
     }
     println!(
-        "{} files, model {}, chunk {}; scores identical at every thread count",
+        "{} files, model {} in {}, chunk {}; scores identical at every thread count",
         files.len(),
         args.model,
+        args.precision,
         args.chunk
     );
     println!(
@@ -83,14 +87,19 @@ pub fn run(args: &BenchFilesArgs) -> Result<()> {
     Ok(())
 }
 
-fn classifier(model: &str) -> Result<Classifier> {
+fn classifier(model: &str, precision: Precision) -> Result<Classifier> {
     if model == "bundled" {
-        return Ok(Classifier::new(load_checkpoint(None)?, &Device::Cpu)?);
+        return Ok(Classifier::new(
+            load_checkpoint(None)?,
+            &Device::Cpu,
+            precision,
+        )?);
     }
     let mut cfg = AumConfig::preset(model)
         .with_context(|| format!("unknown model `{model}` (bundled, tiny, small, base)"))?;
     cfg.frames = 128;
-    let net = aum_model::random_untracked(&Device::Cpu, |vb| Ok(AumModel::new(cfg.clone(), vb)?))?;
+    let net = aum_model::random_untracked(&Device::Cpu, |vb| Ok(AumModel::new(cfg.clone(), vb)?))?
+        .with_precision(precision)?;
     let front_end = FrontEnd {
         frames: Some(cfg.frames),
         sample_rate: Some(16_000),

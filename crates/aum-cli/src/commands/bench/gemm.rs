@@ -38,7 +38,9 @@ pub fn run(args: &BenchGemmArgs) -> Result<()> {
             Isa::detect().name(),
             args.iters
         );
-        println!("| shape MxKxN | f32 (ms) | f32 GFLOP/s | bf16 (ms) | bf16 GFLOP/s | bf16 speed-up |");
+        println!(
+            "| shape MxKxN | f32 (ms) | f32 GFLOP/s | bf16 (ms) | bf16 GFLOP/s | bf16 speed-up |"
+        );
         println!("|---|---|---|---|---|---|");
     }
     let mut rows = Vec::new();
@@ -53,8 +55,14 @@ pub fn run(args: &BenchGemmArgs) -> Result<()> {
             let (f, b) = timing::alternating(
                 &dev,
                 args.iters,
-                || Ok(drop(f32_layer.forward(&x)?)),
-                || Ok(drop(bf16_layer.forward(&x)?)),
+                || {
+                    f32_layer.forward(&x)?;
+                    Ok(())
+                },
+                || {
+                    bf16_layer.forward(&x)?;
+                    Ok(())
+                },
             )?;
             let (f, b) = (f.median(), b.median());
             let gflop = 2.0 * (m * k * n) as f64 / 1e9;

@@ -8,7 +8,7 @@
 
 use crate::timing;
 use anyhow::{bail, Context, Result};
-use aum_model::{AumConfig, AumModel};
+use aum_model::{AumConfig, AumModel, Precision};
 use aum_scan::{selective_scan, Backend, Direction, ScanInputs, ScanOptions};
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 
@@ -319,19 +319,24 @@ pub fn model(
     sizes: &[String],
     frames_list: &[usize],
     batch_list: &[usize],
+    precisions: &[Precision],
     iters: usize,
 ) -> Result<()> {
     let dev = cuda_device()?;
-    println!("Audio Mamba forward on CUDA, f32, random untracked weights, min of {iters} runs");
+    println!("Audio Mamba forward on CUDA, random untracked weights, min of {iters} runs");
     println!(
-        "{:6} {:>7} {:>6} {:>7} | {:>10} {:>12}",
-        "size", "frames", "batch", "tokens", "ms", "ms per clip"
+        "{:6} {:>9} {:>7} {:>6} {:>7} | {:>10} {:>12}",
+        "size", "precision", "frames", "batch", "tokens", "ms", "ms per clip"
     );
-    for size in sizes {
+    for (size, &precision) in sizes
+        .iter()
+        .flat_map(|s| precisions.iter().map(move |p| (s, p)))
+    {
         let cfg = AumConfig::preset(size)
             .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
         // Untracked: a recorded graph would keep every activation alive.
-        let model = aum_model::random_untracked(&dev, |vb| Ok(AumModel::new(cfg.clone(), vb)?))?;
+        let model = aum_model::random_untracked(&dev, |vb| Ok(AumModel::new(cfg.clone(), vb)?))?
+            .with_precision(precision)?;
         for &frames in frames_list {
             let (fp, tp) = cfg.grid_for(frames);
             if fp * tp == 0 {
@@ -342,7 +347,7 @@ pub fn model(
                 let ms =
                     timing::runs(&dev, iters, || Ok(model.forward_t(&x, false)?))?.best() * 1e3;
                 println!(
-                    "{size:6} {frames:>7} {batch:>6} {:>7} | {ms:>10.2} {:>12.2}",
+                    "{size:6} {precision:>9} {frames:>7} {batch:>6} {:>7} | {ms:>10.2} {:>12.2}",
                     fp * tp + 1,
                     ms / batch as f64
                 );

@@ -4,7 +4,7 @@
 use crate::timing;
 use anyhow::{bail, Context, Result};
 use aum_kernels::Dense;
-use aum_model::{AumConfig, AumModel, Variant};
+use aum_model::{AumConfig, AumModel, Precision, Variant};
 use aum_scan::{selective_scan, selective_scan_bidirectional, Direction, ScanInputs, ScanOptions};
 use candle_core::{Device, Module, ModuleT, Tensor};
 
@@ -42,45 +42,111 @@ pub struct BenchModelArgs {
     /// With --cuda: batch sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1])]
     pub batch: Vec<usize>,
+    /// Precisions, comma-separated: f32, bf16 (each model is built afresh in each).
+    #[arg(long, value_delimiter = ',', default_values_t = [Precision::F32])]
+    pub precision: Vec<Precision>,
+    /// Print one JSON array of rows (model, size, frames, tokens, precision, time_s,
+    /// peak_rss_mib) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &BenchModelArgs) -> Result<()> {
     if args.cuda {
-        return super::gpu::model(&args.size, &args.frames, &args.batch, args.iters);
+        let precisions = &args.precision;
+        return super::gpu::model(
+            &args.size,
+            &args.frames,
+            &args.batch,
+            precisions,
+            args.iters,
+        );
     }
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = args.threads {
-        builder = builder.num_threads(n);
+    let pool = super::thread_pool(args.threads)?;
+    if !args.json {
+        println!(
+            "Audio Mamba forward, batch 1, {} threads ({}), median of {} runs",
+            pool.current_num_threads(),
+            aum_kernels::Isa::detect().name(),
+            args.iters
+        );
+        println!(
+            "{:6} {:>9} {:>7} {:>7} {:>10} {:>12} {:>16} {:>14}",
+            "size",
+            "precision",
+            "frames",
+            "tokens",
+            "time (s)",
+            "us/token",
+            "peak RSS (MiB)",
+            "vs PyTorch"
+        );
     }
-    let pool = builder.build().context("building the thread pool")?;
-    println!(
-        "Audio Mamba forward, batch 1, f32, {} threads, median of {} runs",
-        pool.current_num_threads(),
-        args.iters
-    );
-    println!(
-        "{:6} {:>7} {:>7} {:>10} {:>12} {:>16} {:>14}",
-        "size", "frames", "tokens", "time (s)", "us/token", "peak RSS (MiB)", "vs PyTorch"
-    );
-    pool.install(|| {
+    let mut rows = Vec::new();
+    pool.install(|| -> Result<()> {
         for size in &args.size {
             let cfg = AumConfig::preset(size)
                 .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
-            let model = aum_model::random_untracked(&Device::Cpu, |vb| {
-                Ok(AumModel::new(cfg.clone(), vb)?)
-            })?;
-            for &frames in &args.frames {
-                measure(&model, size, frames, args.iters)?;
-            }
-            if args.breakdown {
-                breakdown(&model, args.frames[0], args.iters)?;
+            for &precision in &args.precision {
+                let model = aum_model::random_untracked(&Device::Cpu, |vb| {
+                    Ok(AumModel::new(cfg.clone(), vb)?)
+                })?
+                .with_precision(precision)?;
+                for &frames in &args.frames {
+                    let row = measure(&model, size, frames, args.iters)?;
+                    if !args.json {
+                        print_row(&row);
+                    }
+                    rows.push(row);
+                }
+                if args.breakdown && !args.json {
+                    breakdown(&model, args.frames[0], args.iters)?;
+                }
             }
         }
         Ok(())
-    })
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&rows)?);
+    }
+    Ok(())
 }
 
-fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<()> {
+/// One measurement: a model at one clip length, as `--json` prints it.
+#[derive(serde::Serialize)]
+pub struct Row {
+    pub model: &'static str,
+    pub size: String,
+    pub frames: usize,
+    pub tokens: usize,
+    pub precision: &'static str,
+    pub time_s: f64,
+    pub peak_rss_mib: f64,
+    /// Whether the peak covers the forward pass alone (false: the whole process).
+    pub peak_reset: bool,
+}
+
+fn print_row(row: &Row) {
+    let pytorch = PYTORCH_SECONDS
+        .iter()
+        .find(|(s, f, _)| *s == row.size && *f == row.frames && row.precision == "f32")
+        .map_or("-".to_string(), |(_, _, p)| {
+            format!("{:.1}x faster", p / row.time_s)
+        });
+    println!(
+        "{:6} {:>9} {:7} {:7} {:10.3} {:12.0} {:13.0}{} {pytorch:>14}",
+        row.size,
+        row.precision,
+        row.frames,
+        row.tokens,
+        row.time_s,
+        row.time_s * 1e6 / row.tokens as f64,
+        row.peak_rss_mib,
+        if row.peak_reset { "   " } else { " (*)" }
+    );
+}
+
+fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<Row> {
     let cfg = model.config();
     let (fp, tp) = cfg.grid_for(frames);
     let tokens = fp * tp + 1;
@@ -92,19 +158,16 @@ fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<
     memory::release_freed_memory();
     let reset = memory::reset_peak();
     let secs = timing::runs(&Device::Cpu, iters, || Ok(model.forward_t(&x, false)?))?.median();
-    let peak = memory::peak_rss_mib()?;
-    let pytorch = PYTORCH_SECONDS
-        .iter()
-        .find(|(s, f, _)| *s == size && *f == frames)
-        .map_or("-".to_string(), |(_, _, p)| {
-            format!("{:.1}x faster", p / secs)
-        });
-    println!(
-        "{size:6} {frames:7} {tokens:7} {secs:10.3} {:12.0} {peak:13.0}{} {pytorch:>14}",
-        secs * 1e6 / tokens as f64,
-        if reset { "   " } else { " (*)" }
-    );
-    Ok(())
+    Ok(Row {
+        model: "aum",
+        size: size.to_string(),
+        frames,
+        tokens,
+        precision: model.precision().name(),
+        time_s: secs,
+        peak_rss_mib: memory::peak_rss_mib()?,
+        peak_reset: reset,
+    })
 }
 
 /// Times the model's matrix products and scans alone, with the shapes of a forward pass.
@@ -118,7 +181,9 @@ fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
     let total = timing::runs(&Device::Cpu, iters, || Ok(model.forward_t(&x, false)?))?.median();
     let rnd = |shape: (usize, usize)| Tensor::randn(0f32, 0.1, shape, &dev);
     // The model's layers: untracked weights, kept transposed (aum_kernels::Dense).
-    let dense = |out: usize, inp: usize| Dense::new(rnd((out, inp))?, None);
+    let dense = |out: usize, inp: usize| {
+        Dense::new(rnd((out, inp))?, None)?.with_precision(model.precision())
+    };
     let (h, u, lowrank) = (rnd((l, d))?, rnd((l, di))?, rnd((l, r))?);
     let (in_x, in_z, out_proj) = (dense(di, d)?, dense(di, d)?, dense(d, di)?);
     let (x_proj, dt_proj) = (dense(r + 2 * n, di)?, dense(di, r)?);
