@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use aum_ast::{AstCheckpoint, AstConfig};
+use aum_kernels::Precision;
 use aum_testdata::max_abs_diff;
 use candle_core::{Device, ModuleT, Tensor};
 
@@ -55,6 +56,26 @@ fn both_layouts_reproduce_the_hf_logits(dev: &Device) {
         configs.push(ckpt.config().clone());
     }
     assert_eq!(configs[0], configs[1]);
+}
+
+aum_testdata::test_device!(bf16_stays_close_to_the_hf_logits);
+
+/// Both layouts with linear layers and attention products in bf16 against HF's f32 logits
+/// (cosine >= 0.999 per example, same top class), in the fused CPU attention and, on a GPU,
+/// candle's bf16 matmuls.
+fn bf16_stays_close_to_the_hf_logits(dev: &Device) {
+    let io =
+        candle_core::safetensors::load(fixture("ast-h64-l2-t128-s10.io.safetensors"), dev).unwrap();
+    for layout in ["hf", "original"] {
+        let ckpt = AstCheckpoint::load(fixture(&format!(
+            "ast-h64-l2-t128-s10.{layout}.safetensors"
+        )))
+        .unwrap();
+        let model = ckpt.model(dev).unwrap().with_precision(Precision::Bf16).unwrap();
+        let logits = model.forward_t(&io["input"], false).unwrap();
+        let worst = aum_testdata::assert_bf16_close(layout, &logits, &io["logits"]);
+        eprintln!("{layout} bf16: cosine >= {worst:.6}");
+    }
 }
 
 #[test]

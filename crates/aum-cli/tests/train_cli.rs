@@ -101,19 +101,28 @@ fn train_one_epoch_then_eval() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// The bundled model on the FSDD test split, in f32 and in bf16: bf16 keeps the accuracy
+/// within half a point.
 #[test]
-fn bundled_model_scores_the_fsdd_test_split() {
+fn bundled_model_scores_the_fsdd_test_split_in_both_precisions() {
     let Some(fsdd) = shared_data("fsdd") else {
         return;
     };
-    let json = stdout_of(
-        aum()
-            .args(["eval", "--split", "test", "--json", "--data"])
-            .arg(fsdd),
-    );
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v["clips"], 300);
-    assert!(v["accuracy"].as_f64().unwrap() >= 0.95, "{json}");
+    let accuracy = |precision: &str| {
+        let json = stdout_of(
+            aum()
+                .args(["eval", "--split", "test", "--json", "--precision", precision])
+                .arg("--data")
+                .arg(&fsdd),
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["clips"], 300);
+        v["accuracy"].as_f64().unwrap()
+    };
+    let (f32, bf16) = (accuracy("f32"), accuracy("bf16"));
+    eprintln!("FSDD test accuracy: f32 {f32}, bf16 {bf16}");
+    assert!(f32 >= 0.95, "f32 accuracy {f32}");
+    assert!((bf16 - f32).abs() <= 0.005, "bf16 {bf16} against f32 {f32}");
 }
 
 /// A folder no recipe was made for trains without `--recipe`: the settings are read off the

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use aum_model::{AumCheckpoint, AumModel, Variant};
+use aum_model::{AumCheckpoint, AumModel, Precision, Variant};
 use aum_testdata::max_abs_diff;
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -54,6 +54,28 @@ fn every_case_matches_tokens_cls_features_and_logits(dev: &Device) {
             eprintln!("{name} {what}: max |diff| {diff:.2e}");
             assert!(diff <= 1e-4, "{name} {what}: max |diff| {diff}");
         }
+    }
+}
+
+aum_testdata::test_device!(every_case_in_bf16_stays_close_to_f32);
+
+/// Every case with the linear layers in bf16 against the official f32 logits (cosine >= 0.999
+/// per example, same top class), and the CLS embedding likewise.
+fn every_case_in_bf16_stays_close_to_f32(dev: &Device) {
+    for (name, ..) in CASES {
+        let ckpt = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
+        let model = ckpt.model(dev).unwrap().with_precision(Precision::Bf16).unwrap();
+        assert_eq!(model.precision(), Precision::Bf16);
+        let io = load_io(&format!("{name}.io.safetensors"));
+        let input = io["input"].to_device(dev).unwrap();
+        let trace = model.trace(&input, false).unwrap();
+        let worst = aum_testdata::assert_bf16_close(name, &trace.logits, &io["logits"]);
+        let features = aum_testdata::assert_bf16_close(
+            &format!("{name} features"),
+            &trace.cls_features,
+            &io["cls_features"],
+        );
+        eprintln!("{name} bf16: logits cosine >= {worst:.6}, features >= {features:.6}");
     }
 }
 

@@ -60,6 +60,39 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
         .to_scalar::<f32>()
 }
 
+/// Checks bf16 logits against the f32 ones they approximate, as the precision switch promises:
+/// per example (row), cosine similarity at least 0.999 and the same top class. Returns the
+/// smallest cosine, for the test's log.
+///
+/// # Panics
+/// When a row falls short, naming `what`, the row and the numbers.
+pub fn assert_bf16_close(what: &str, bf16: &Tensor, f32: &Tensor) -> f32 {
+    let rows = |t: &Tensor| -> Vec<Vec<f32>> {
+        t.to_device(&Device::Cpu)
+            .and_then(|t| t.flatten_to(t.rank().saturating_sub(2)))
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec2())
+            .expect("logits as (examples, classes)")
+    };
+    let (got, want) = (rows(bf16), rows(f32));
+    assert_eq!(got.len(), want.len(), "{what}: example counts");
+    let argmax = |r: &[f32]| {
+        (0..r.len())
+            .max_by(|&i, &j| r[i].total_cmp(&r[j]))
+            .expect("a class")
+    };
+    let mut worst = 1f32;
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let norm = |r: &[f32]| r.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+        let cos = (dot / (norm(g) * norm(w))) as f32;
+        assert!(cos >= 0.999, "{what} example {i}: cosine {cos} < 0.999");
+        assert_eq!(argmax(g), argmax(w), "{what} example {i}: top class");
+        worst = worst.min(cos);
+    }
+    worst
+}
+
 /// Turns `fn name(dev: &Device)` into one test per backend, `name::cpu` and, in builds with the
 /// test crate's `cuda` feature, `name::cuda` (on CUDA device 0), in the way of candle's
 /// `test_device!`: parity tests are written once, and `cargo test --features cuda` on a GPU
