@@ -82,14 +82,14 @@ impl Layer {
 
     fn forward(&self, x: &Tensor, cfg: &AstConfig, train: bool) -> Result<Tensor> {
         let h = self.norm_before.forward(x, cfg.layer_norm_eps, train)?;
-        let x = (x + self.out.forward(&self.attention(&h, cfg, train)?)?)?;
+        let x = aum_kernels::add_in_place(self.out.forward(&self.attention(&h, cfg, train)?)?, x)?;
         let h = self.norm_after.forward(&x, cfg.layer_norm_eps, train)?;
         let h = self.fc1.forward(&h)?;
         let h = match train {
             false => aum_kernels::gelu_erf_in_place(h)?,
             true => h.gelu_erf()?,
         };
-        x + self.fc2.forward(&h)?
+        aum_kernels::add_in_place(self.fc2.forward(&h)?, &x)
     }
 
     /// Multi-head self-attention, the two products in the layers' precision, the softmax in

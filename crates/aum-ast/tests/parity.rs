@@ -71,7 +71,11 @@ fn bf16_stays_close_to_the_hf_logits(dev: &Device) {
             "ast-h64-l2-t128-s10.{layout}.safetensors"
         )))
         .unwrap();
-        let model = ckpt.model(dev).unwrap().with_precision(Precision::Bf16).unwrap();
+        let model = ckpt
+            .model(dev)
+            .unwrap()
+            .with_precision(Precision::Bf16)
+            .unwrap();
         let logits = model.forward_t(&io["input"], false).unwrap();
         let worst = aum_testdata::assert_bf16_close(layout, &logits, &io["logits"]);
         eprintln!("{layout} bf16: cosine >= {worst:.6}");

@@ -111,7 +111,14 @@ fn bundled_model_scores_the_fsdd_test_split_in_both_precisions() {
     let accuracy = |precision: &str| {
         let json = stdout_of(
             aum()
-                .args(["eval", "--split", "test", "--json", "--precision", precision])
+                .args([
+                    "eval",
+                    "--split",
+                    "test",
+                    "--json",
+                    "--precision",
+                    precision,
+                ])
                 .arg("--data")
                 .arg(&fsdd),
         );

@@ -197,18 +197,14 @@ fn f32_block(g: &Geometry, q: &[f32], k: &[f32], v: &[f32], n: usize, dst: *mut 
 /// on the way in.
 fn bf16_block(g: &Geometry, q: &[f32], k: &[f32], v: &[f32], n: usize, dst: *mut f32) {
     let (l, d, dh) = (g.l, g.d, g.dh);
-    let kt = PackedBf16::from_fn(dh, l, false, |c, j| k[j * d + c]);
-    let vp = PackedBf16::from_fn(l, dh, false, |j, c| v[j * d + c]);
-    let rows: Vec<f32> = (0..n)
-        .flat_map(|i| &q[i * d..i * d + dh])
-        .copied()
-        .collect();
-    let mut scores = kt.matmul_serial(&rows, n);
+    let kt = PackedBf16::from_rows_of_transpose_strided(k, (l, dh, d), false);
+    let vp = PackedBf16::from_rows_strided(v, (l, dh, d), false);
+    let mut scores = kt.matmul_serial(q, n, d);
     for s in scores.iter_mut() {
         *s *= g.scale;
     }
     crate::fastmath::softmax_rows(&mut scores, l);
-    let o = vp.matmul_serial(&scores, n);
+    let o = vp.matmul_serial(&scores, n, l);
     for (i, row) in o.chunks_exact(dh).enumerate() {
         // SAFETY: row i of the task's block, dh floats from the head's first column.
         unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.add(i * d), dh) };

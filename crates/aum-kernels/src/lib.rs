@@ -34,7 +34,7 @@ pub use aum_core::Precision;
 pub use bf16::PackedBf16;
 pub use conv::{conv_silu, ConvSide};
 pub use dense::{dense, handing_over, Dense};
-pub use inplace::{gelu_erf_in_place, softmax_last_dim_in_place};
+pub use inplace::{add_in_place, gelu_erf_in_place, softmax_last_dim_in_place};
 pub use interp::bilinear_matrix;
 pub use isa::{Isa, ISA_ENV};
 pub use matmul::matmul;

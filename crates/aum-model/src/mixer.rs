@@ -106,12 +106,13 @@ impl Branch {
         a: &Tensor,
         z: &Tensor,
         direction: Direction,
-        backend: Backend,
+        (backend, precision): (Backend, Precision),
     ) -> Result<Tensor> {
         let opts = ScanOptions {
             softplus: true,
             direction,
             backend,
+            precision,
         };
         selective_scan(&self.inputs(f, a, z), &opts)
             .map(|o| o.y)
@@ -125,12 +126,13 @@ impl Branch {
         f: &ScanFeed,
         (a, a_rev): (&Tensor, &Tensor),
         z: &Tensor,
-        backend: Backend,
+        (backend, precision): (Backend, Precision),
     ) -> Result<Tensor> {
         let opts = ScanOptions {
             softplus: true,
             direction: Direction::Forward,
             backend,
+            precision,
         };
         selective_scan_bidirectional(&self.inputs(f, a, z), a_rev, &opts)
             .map(|o| o.y)
@@ -205,6 +207,8 @@ impl Mixer {
 
     /// (batch, L, D) -> (batch, L, D).
     pub fn forward(&self, h: &Tensor, cfg: &AumConfig, backend: Backend) -> Result<Tensor> {
+        // A bf16 model's scans take bf16-grade decays too.
+        let run = (backend, self.in_x.precision());
         let x = self.in_x.forward(h)?;
         let z = self.in_z.forward(h)?;
         let a = self.a_log.exp()?.neg()?;
@@ -216,26 +220,22 @@ impl Mixer {
                 drop(x);
                 // Same u, delta, B, C, D and z, only A differs.
                 let a_b = a_b_log.exp()?.neg()?;
-                self.forward
-                    .scan_both_ways(&feed, (&a, &a_b), &z, backend)?
+                self.forward.scan_both_ways(&feed, (&a, &a_b), &z, run)?
             }
             (Variant::V2, Some(a_b_log), Some(branch)) => {
                 // One branch's inputs alive at a time: x (d_inner wide) outlives the forward
                 // scan, where the reverse branch's u and delta (two such buffers) would.
-                let y_f = self
-                    .forward
-                    .scan(&feed, &a, &z, Direction::Forward, backend)?;
+                let y_f = self.forward.scan(&feed, &a, &z, Direction::Forward, run)?;
                 drop(feed);
                 let feed_b = branch.feed(&x, ConvSide::AntiCausal, cfg)?;
                 drop(x);
                 let a_b = a_b_log.exp()?.neg()?;
-                let y_b = branch.scan(&feed_b, &a_b, &z, Direction::Reverse, backend)?;
+                let y_b = branch.scan(&feed_b, &a_b, &z, Direction::Reverse, run)?;
                 half_sum_into(y_f, y_b)?
             }
             _ => {
                 drop(x);
-                self.forward
-                    .scan(&feed, &a, &z, Direction::Forward, backend)?
+                self.forward.scan(&feed, &a, &z, Direction::Forward, run)?
             }
         };
         self.out_proj.forward(&y)

@@ -199,7 +199,7 @@ impl AumModel {
         for block in &self.blocks {
             let r = match residual {
                 None => hidden,
-                Some(r) => (r + hidden)?,
+                Some(r) => aum_kernels::add_in_place(hidden, &r)?,
             };
             hidden = block
                 .mixer
@@ -208,7 +208,7 @@ impl AumModel {
         }
         let r = match residual {
             None => hidden,
-            Some(r) => (r + hidden)?,
+            Some(r) => aum_kernels::add_in_place(hidden, &r)?,
         };
         rms(&r, &self.norm_f)
     }

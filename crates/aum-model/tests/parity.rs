@@ -64,7 +64,11 @@ aum_testdata::test_device!(every_case_in_bf16_stays_close_to_f32);
 fn every_case_in_bf16_stays_close_to_f32(dev: &Device) {
     for (name, ..) in CASES {
         let ckpt = AumCheckpoint::load(fixture(&format!("{name}.weights.safetensors"))).unwrap();
-        let model = ckpt.model(dev).unwrap().with_precision(Precision::Bf16).unwrap();
+        let model = ckpt
+            .model(dev)
+            .unwrap()
+            .with_precision(Precision::Bf16)
+            .unwrap();
         assert_eq!(model.precision(), Precision::Bf16);
         let io = load_io(&format!("{name}.io.safetensors"));
         let input = io["input"].to_device(dev).unwrap();

@@ -38,7 +38,7 @@ pub fn scan_bidirectional(
         Backend::Reference => Ok(compose(x, a_rev, |x, dir| {
             reference::forward(x, softplus, dir)
         })),
-        Backend::Cpu => Ok(cpu::bidirectional(x, a_rev, softplus)),
+        Backend::Cpu => Ok(cpu::bidirectional(x, a_rev, opts.into())),
         Backend::Cuda => Err(Error::cuda_unavailable()),
     }
 }

@@ -310,3 +310,51 @@ fn scan_like_the_slices(inputs: &ScanInputs<'_>, p: &common::Problem) -> aum_sca
     );
     out
 }
+
+/// bf16 models' scans take bf16-grade decays: the outputs stay within 1e-3 of the f32 scan's
+/// (relative to the largest), in both directions and the shared-input bidirectional scan.
+#[test]
+fn bf16_grade_decays_stay_close_to_f32() {
+    let dims = ScanDims {
+        batch: 2,
+        len: 300,
+        d_inner: 40,
+        d_state: 16,
+        groups: 1,
+    };
+    let all = Optional {
+        d: true,
+        z: true,
+        delta_bias: true,
+        h0: false,
+    };
+    let p = random_problem(dims, all, true, 7);
+    let x = p.slices();
+    for direction in [aum_scan::Direction::Forward, aum_scan::Direction::Reverse] {
+        let exact = ScanOptions {
+            direction,
+            ..ScanOptions::default()
+        };
+        let short = ScanOptions {
+            precision: aum_scan::Precision::Bf16,
+            ..exact
+        };
+        let (a, b) = (
+            scan_forward(&x, &exact).unwrap().y,
+            scan_forward(&x, &short).unwrap().y,
+        );
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff <= 1e-3 * scale, "{direction:?}: {diff} of {scale}");
+        let bi = |o: &ScanOptions| aum_scan::scan_bidirectional(&x, x.a, o).unwrap().y;
+        let (a, b) = (bi(&exact), bi(&short));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff <= 2e-3 * scale, "bidirectional: {diff} of {scale}");
+    }
+}

@@ -15,6 +15,7 @@ fn opts(backend: Backend, softplus: bool, direction: Direction) -> ScanOptions {
         softplus,
         direction,
         backend,
+        ..Default::default()
     }
 }
 

@@ -78,6 +78,7 @@ pub fn run(args: &ScanArgs) -> Result<()> {
             Direction::Forward
         },
         backend: args.backend.into(),
+        ..Default::default()
     };
     let dims = input.data.dims;
     println!(

@@ -190,26 +190,40 @@ unsafe fn store_c(c: [*mut f32; 4], stride: usize, np: usize) {
     }
 }
 
-/// `n` depth steps of rows `a0` (0-15) and `a1` (16-31), `lda` bytes apart, times panels `b0`
-/// and `b1` (16 lines of 64 bytes per step) into tiles 0-3.
+/// `n` (at least 1) depth steps of rows `a0` (0-15) and `a1` (16-31), `lda` bytes apart,
+/// times panels `b0` and `b1` (16 lines of 64 bytes per step) into tiles 0-3. Software
+/// pipelined: each operand tile is reloaded for the next step as soon as the current step's
+/// last product that reads it is issued, so the loads overlap the products (tile registers
+/// are not renamed).
 unsafe fn dot2(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, b1: *const u8, n: usize) {
     unsafe {
         asm!(
-            "2:",
             "tileloadd tmm4, [{a0} + {lda}*1]",
             "tileloadd tmm6, [{b0} + {ldb}*1]",
             "tileloadd tmm7, [{b1} + {ldb}*1]",
-            "tdpbf16ps tmm0, tmm4, tmm6",
             "tileloadd tmm5, [{a1} + {lda}*1]",
-            "tdpbf16ps tmm1, tmm4, tmm7",
-            "tdpbf16ps tmm2, tmm5, tmm6",
-            "tdpbf16ps tmm3, tmm5, tmm7",
+            "dec {n}",
+            "jz 3f",
+            "2:",
             "add {a0}, 64",
             "add {a1}, 64",
             "add {b0}, 1024",
             "add {b1}, 1024",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tileloadd tmm4, [{a0} + {lda}*1]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tileloadd tmm6, [{b0} + {ldb}*1]",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            "tileloadd tmm5, [{a1} + {lda}*1]",
+            "tileloadd tmm7, [{b1} + {ldb}*1]",
             "dec {n}",
             "jnz 2b",
+            "3:",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
             a0 = inout(reg) a0 => _,
             a1 = inout(reg) a1 => _,
             b0 = inout(reg) b0 => _,

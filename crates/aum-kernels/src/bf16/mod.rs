@@ -46,7 +46,8 @@ pub(crate) struct PackedRows {
 }
 
 impl PackedRows {
-    fn new(x: &[f32], m: usize, k: usize, kp: usize, parallel: bool) -> Self {
+    /// Rows `i·ld .. i·ld + k` of `x` for i < m.
+    fn new(x: &[f32], (m, k, ld): (usize, usize, usize), kp: usize, parallel: bool) -> Self {
         let per_row = kp / 32;
         let rows = m.div_ceil(MR) * MR;
         let mut lines = vec![Line::ZERO; rows * per_row];
@@ -59,7 +60,7 @@ impl PackedRows {
                 // SAFETY: a row of lines is kp >= k contiguous u16 values (no padding).
                 let dst =
                     unsafe { std::slice::from_raw_parts_mut(row.as_mut_ptr().cast::<u16>(), k) };
-                pack::round_into(dst, &x[i * k..(i + 1) * k]);
+                pack::round_into(dst, &x[i * ld..i * ld + k]);
             }
         });
         Self { lines, per_row }
@@ -114,13 +115,20 @@ impl PackedBf16 {
     /// # Panics
     /// If `x` does not hold m·k floats or `bias` n.
     pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
-        self.product(crate::Isa::detect(), x, m, bias, true)
+        assert_eq!(
+            x.len(),
+            m * self.k(),
+            "bf16 matmul: x is not ({m}, {})",
+            self.k()
+        );
+        self.product(crate::Isa::detect(), (x, m, self.k()), bias, true)
     }
 
     /// [`PackedBf16::matmul`] without a bias on the calling thread alone, for callers that
-    /// run many small products in parallel themselves (attention, one head per task).
-    pub(crate) fn matmul_serial(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.product(crate::Isa::detect(), x, m, None, false)
+    /// run many small products in parallel themselves (attention, one head per task); the
+    /// rows of `x` are `ld` floats apart.
+    pub(crate) fn matmul_serial(&self, x: &[f32], m: usize, ld: usize) -> Vec<f32> {
+        self.product(crate::Isa::detect(), (x, m, ld), None, false)
     }
 
     /// [`PackedBf16::matmul`] by the kernel for `isa`, which the CPU must have.
@@ -132,19 +140,22 @@ impl PackedBf16 {
         m: usize,
         bias: Option<&[f32]>,
     ) -> Vec<f32> {
-        self.product(isa, x, m, bias, true)
+        self.product(isa, (x, m, self.k()), bias, true)
     }
 
+    /// The product of rows `i·ld .. i·ld + k` of `x` (i < m).
     fn product(
         &self,
         isa: crate::Isa,
-        x: &[f32],
-        m: usize,
+        (x, m, ld): (&[f32], usize, usize),
         bias: Option<&[f32]>,
         parallel: bool,
     ) -> Vec<f32> {
         let (k, n) = (self.k(), self.n());
-        assert_eq!(x.len(), m * k, "bf16 matmul: x is not ({m}, {k})");
+        assert!(
+            m == 0 || x.len() >= (m - 1) * ld + k,
+            "bf16 matmul: x is not ({m}, {k})"
+        );
         if let Some(b) = bias {
             assert_eq!(b.len(), n, "bf16 matmul: bias is not ({n})");
         }
@@ -155,7 +166,7 @@ impl PackedBf16 {
         if m == 0 || n == 0 || k == 0 {
             return (0..m).flat_map(|_| padded[..n].iter().copied()).collect();
         }
-        let a = PackedRows::new(x, m, k, self.kp(), parallel);
+        let a = PackedRows::new(x, (m, k, ld), self.kp(), parallel);
         let mut y: Vec<f32> = Vec::with_capacity(m * n);
         let job = Job {
             a: &a,

@@ -64,7 +64,7 @@ impl PackedBf16 {
     /// If `w` does not hold n·k floats.
     pub fn from_rows_of_transpose(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "bf16 pack: weight is not ({n}, {k})");
-        Self::from_fn(k, n, true, |kk, j| w[j * k + kk])
+        Self::from_rows_of_transpose_strided(w, (n, k, k), true)
     }
 
     /// Packs `b` (k, n) row-major.
@@ -73,29 +73,64 @@ impl PackedBf16 {
     /// If `b` does not hold k·n floats.
     pub fn from_rows(b: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(b.len(), k * n, "bf16 pack: matrix is not ({k}, {n})");
-        Self::from_fn(k, n, true, |kk, j| b[kk * n + j])
+        Self::from_rows_strided(b, (k, n, n), true)
     }
 
-    /// Packs the (k, n) matrix whose element (kk, j) is `get(kk, j)`, a panel per task on the
-    /// thread pool when `parallel`.
-    pub(crate) fn from_fn(
+    /// Packs `B = Wᵀ` for `w` (n, k) whose rows are `ld` floats apart, a panel per task on
+    /// the thread pool when `parallel`: each of a panel's 16 rows of `w` is read in order.
+    pub(crate) fn from_rows_of_transpose_strided(
+        w: &[f32],
+        (n, k, ld): (usize, usize, usize),
+        parallel: bool,
+    ) -> Self {
+        Self::packed(k, n, parallel, |p, panel| {
+            for c in 0..PANEL.min(n - p * PANEL) {
+                let row = &w[(p * PANEL + c) * ld..][..k];
+                for (line, pair) in panel.iter_mut().zip(row.chunks(2)) {
+                    line.0[2 * c] = to_bf16(pair[0]);
+                    line.0[2 * c + 1] = pair.get(1).map_or(0, |&v| to_bf16(v));
+                }
+            }
+        })
+    }
+
+    /// Packs `b` (k, n) whose rows are `ld` floats apart (a block of columns of a wider
+    /// matrix), a panel per task on the thread pool when `parallel`: each line interleaves two
+    /// rows' 16 columns.
+    pub(crate) fn from_rows_strided(
+        b: &[f32],
+        (k, n, ld): (usize, usize, usize),
+        parallel: bool,
+    ) -> Self {
+        Self::packed(k, n, parallel, |p, panel| {
+            let (j0, cols) = (p * PANEL, PANEL.min(n - p * PANEL));
+            for (r, line) in panel.iter_mut().enumerate().take(k.div_ceil(2)) {
+                let even = &b[2 * r * ld + j0..][..cols];
+                for (c, &v) in even.iter().enumerate() {
+                    line.0[2 * c] = to_bf16(v);
+                }
+                if 2 * r + 1 < k {
+                    let odd = &b[(2 * r + 1) * ld + j0..][..cols];
+                    for (c, &v) in odd.iter().enumerate() {
+                        line.0[2 * c + 1] = to_bf16(v);
+                    }
+                }
+            }
+        })
+    }
+
+    /// A zeroed packed (k, n) matrix whose panels `fill(p, lines)` writes.
+    fn packed(
         k: usize,
         n: usize,
         parallel: bool,
-        get: impl Fn(usize, usize) -> f32 + Sync + Send,
+        fill: impl Fn(usize, &mut [Line]) + Sync + Send,
     ) -> Self {
         let per_panel = k.next_multiple_of(32) / 2;
         let panels = n.div_ceil(PANEL);
         let mut lines = vec![Line::ZERO; panels * per_panel];
         if per_panel > 0 {
-            super::chunks_mut(&mut lines, per_panel, parallel, |p, panel| {
-                for c in 0..PANEL.min(n - p * PANEL) {
-                    let j = p * PANEL + c;
-                    for kk in 0..k {
-                        panel[kk / 2].0[2 * c + kk % 2] = to_bf16(get(kk, j));
-                    }
-                }
-            });
+            super::chunks_mut(&mut lines, per_panel, parallel, fill);
         }
         Self { lines, k, n }
     }

@@ -13,11 +13,12 @@ use rayon::prelude::*;
 /// floats: none but on AVX-512).
 pub(crate) fn forward(
     x: &ScanSlices<'_>,
-    softplus: bool,
+    flags: super::Flags,
     dir: Direction,
     checkpoints: bool,
 ) -> (ScanResult, Vec<f32>) {
     let dims = x.dims;
+    let softplus = flags.softplus;
     let isa = Isa::detect();
     #[cfg(target_arch = "x86_64")]
     if isa >= Isa::Avx512 {
@@ -33,7 +34,7 @@ pub(crate) fn forward(
         // kernel writes every element of y, of the last state and of the checkpoints.
         unsafe {
             let save = checkpoints.then(|| saved.out());
-            super::avx512::forward(x, softplus, dir, (y.out(), last.out()), save);
+            super::avx512::forward(x, flags, dir, (y.out(), last.out()), save);
             let result = ScanResult {
                 y: y.assume_written(),
                 last_state: last.assume_written(),

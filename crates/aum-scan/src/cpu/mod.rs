@@ -185,9 +185,36 @@ impl Unwritten {
     }
 }
 
+/// How a CPU forward computes: softplus on delta or not, and decays to bf16 accuracy (a
+/// shorter `2^f` polynomial, AVX-512 only) or f32's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flags {
+    pub softplus: bool,
+    pub short_decay: bool,
+}
+
+impl Flags {
+    /// Softplus as given, decays to f32 accuracy (the backward's forward).
+    pub fn exact(softplus: bool) -> Self {
+        Self {
+            softplus,
+            short_decay: false,
+        }
+    }
+}
+
+impl From<&crate::ScanOptions> for Flags {
+    fn from(o: &crate::ScanOptions) -> Self {
+        Self {
+            softplus: o.softplus,
+            short_decay: o.precision == crate::Precision::Bf16,
+        }
+    }
+}
+
 /// The shared-input bidirectional scan (see [`crate::scan_bidirectional`]): one fused pass per
 /// direction on AVX-512, two scans and a sum elsewhere.
-pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -> BiScanResult {
+pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], flags: Flags) -> BiScanResult {
     #[cfg(target_arch = "x86_64")]
     if Isa::detect() >= Isa::Avx512 {
         let dims = x.dims;
@@ -199,7 +226,7 @@ pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -
         // the three outputs.
         unsafe {
             let lasts = (last.out(), last_rev.out());
-            avx512::bidirectional(x, a_rev, softplus, y.out(), lasts);
+            avx512::bidirectional(x, a_rev, flags, y.out(), lasts);
             return BiScanResult {
                 y: y.assume_written(),
                 last_state: last.assume_written(),
@@ -207,7 +234,7 @@ pub(crate) fn bidirectional(x: &ScanSlices<'_>, a_rev: &[f32], softplus: bool) -
             };
         }
     }
-    crate::bidirectional::compose(x, a_rev, |x, dir| forward(x, softplus, dir, false).0)
+    crate::bidirectional::compose(x, a_rev, |x, dir| forward(x, flags, dir, false).0)
 }
 
 /// Floats in the checkpoints that a forward saves for the backward: only the AVX-512 kernel

@@ -208,6 +208,7 @@ fn breakdown(model: &AumModel, frames: usize, iters: usize) -> Result<()> {
     let inputs = ScanInputs::new(&seq, &seq, &a, &bc, &bc).with_z(&seq);
     let opts = |direction| ScanOptions {
         direction,
+        precision: model.precision(),
         ..Default::default()
     };
     // As the mixer runs them: v1's two directions share their inputs and run fused.

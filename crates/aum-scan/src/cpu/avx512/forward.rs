@@ -10,7 +10,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{exp2, load_state, plan, row_offsets, silu, transpose_out, vectors_per_task};
+use super::vectors_per_task;
+use super::{exp2, exp2_short, load_state, plan, row_offsets, silu, transpose_out};
 use super::{Ahead, BcChunk, CheckpointMap, Params, Tokens, Vector, CHECKPOINT_EVERY, LANES};
 use crate::cpu::SharedOut;
 use crate::{Direction, ScanSlices};
@@ -31,7 +32,7 @@ const _: () = assert!(
 /// The CPU must support AVX-512F, AVX-512DQ, AVX2 and FMA.
 pub(in crate::cpu) unsafe fn forward(
     x: &ScanSlices<'_>,
-    softplus: bool,
+    flags: crate::cpu::Flags,
     dir: Direction,
     (y, last): (SharedOut<'_>, SharedOut<'_>),
     checkpoints: Option<SharedOut<'_>>,
@@ -39,7 +40,8 @@ pub(in crate::cpu) unsafe fn forward(
     let vectors = plan(&x.dims);
     let job = Job {
         x: *x,
-        softplus,
+        softplus: flags.softplus,
+        short_decay: flags.short_decay,
         dir,
         y,
         last,
@@ -67,13 +69,14 @@ pub(in crate::cpu) unsafe fn forward(
 pub(in crate::cpu) unsafe fn bidirectional(
     x: &ScanSlices<'_>,
     a_rev: &[f32],
-    softplus: bool,
+    flags: crate::cpu::Flags,
     y: SharedOut<'_>,
     (last, last_rev): (SharedOut<'_>, SharedOut<'_>),
 ) {
     let forward = Job {
         x: *x,
-        softplus,
+        softplus: flags.softplus,
+        short_decay: flags.short_decay,
         dir: Direction::Forward,
         y,
         last,
@@ -108,6 +111,8 @@ pub(in crate::cpu) unsafe fn bidirectional(
 struct Job<'x, 'o> {
     x: ScanSlices<'x>,
     softplus: bool,
+    /// Decays by [`exp2_short`] (bf16 models) instead of [`exp2`].
+    short_decay: bool,
     dir: Direction,
     y: SharedOut<'o>,
     last: SharedOut<'o>,
@@ -173,7 +178,11 @@ unsafe fn scan_run(job: &Job<'_, '_>, run: &[Vector], first: usize) {
                 chunk: s0 / CHECKPOINT_EVERY,
             });
             bc.stage(x, v, job.dir, steps.clone());
-            unsafe { recurrence(p, &bc, h, (steps.len(), buf), (&ahead, &gate), save) };
+            let (work, hints) = ((steps.len(), buf), (&ahead, &gate[..]));
+            match job.short_decay {
+                true => unsafe { recurrence::<true>(p, &bc, h, work, hints, save) },
+                false => unsafe { recurrence::<false>(p, &bc, h, work, hints, save) },
+            }
         }
         unsafe { store_rows(job, run, steps.len(), &bufs) };
     }
@@ -251,7 +260,7 @@ struct Save<'o> {
 /// the `next` chunk's rows and this chunk's `gate` rows on the way, and saves the state every
 /// [`CHECKPOINT_EVERY`] steps into `save`.
 #[inline(always)]
-unsafe fn recurrence(
+unsafe fn recurrence<const SHORT: bool>(
     p: &Params,
     bc: &BcChunk<CHUNK>,
     h: &mut [__m512],
@@ -283,7 +292,14 @@ unsafe fn recurrence(
             for i in start..(start + CHECKPOINT_EVERY).min(count) {
                 let (b, c) = (_mm512_set1_ps(bn[i]), _mm512_set1_ps(cn[i]));
                 // SAFETY: the caller checked the CPU features.
-                let decay = unsafe { exp2(_mm512_mul_ps(tk.dt[i], *an)) };
+                let arg = _mm512_mul_ps(tk.dt[i], *an);
+                // SAFETY: as above.
+                let decay = unsafe {
+                    match SHORT {
+                        true => exp2_short(arg),
+                        false => exp2(arg),
+                    }
+                };
                 state = _mm512_fmadd_ps(decay, state, _mm512_mul_ps(tk.dtu[i], b));
                 buf.y[i] = _mm512_fmadd_ps(state, c, buf.y[i]);
             }
