@@ -157,12 +157,14 @@ impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (w, transposed) = match &self.weight {
             Weight::Packed(packed) => return packed_forward(packed, x),
-            Weight::Bf16(w) => {
-                let y = x.to_dtype(DType::BF16)?.broadcast_matmul(&w.t()?)?;
-                return self.add_bias(y.to_dtype(DType::F32)?);
-            }
             Weight::Transposed(w) => (w.clone(), true),
-            Weight::Plain(w) => (w.t()?, false),
+            Weight::Plain(w) | Weight::Bf16(w) => (w.t()?, false),
+        };
+        // A GPU's bf16 layer: the same products on bf16 inputs, back to f32 before the bias.
+        let bf16 = matches!(self.weight, Weight::Bf16(_));
+        let x = &match bf16 {
+            true => x.to_dtype(DType::BF16)?,
+            false => x.clone(),
         };
         let dims = x.dims();
         let y = match dims {
@@ -181,7 +183,10 @@ impl Module for Dense {
             }
             _ => x.broadcast_matmul(&w)?,
         };
-        self.add_bias(y)
+        match bf16 {
+            true => self.add_bias(y.to_dtype(DType::F32)?),
+            false => self.add_bias(y),
+        }
     }
 }
 

@@ -108,6 +108,10 @@ unsafe fn block(
     let rows = (out.m - i0).min(MR);
     let cols = (out.n - j0).min(np * PANEL);
     let full = rows == MR && cols == np * PANEL;
+    let shape = Shape {
+        two_panels: np == 2,
+        two_halves: rows > 16,
+    };
     // The accumulators' home: the output itself, or the scratch block at the edges.
     let (c, ldc) = match full {
         true => (out.at(i0, j0), out.n),
@@ -120,27 +124,29 @@ unsafe fn block(
         if steps.start == 0 {
             // Stride 0: each of a tile's 16 rows is the bias.
             let b = job.bias.as_ptr().add(j0);
-            load_c([b, b.add(PANEL), b, b.add(PANEL)], 0, np);
+            load_c([b, b.add(PANEL), b, b.add(PANEL)], 0, shape);
         } else {
             if !full {
                 for r in 0..rows {
                     std::ptr::copy_nonoverlapping(out.at(i0 + r, j0), c.add(r * ldc), cols);
                 }
             }
-            load_c(tiles.map(|t| t.cast_const()), ldc * 4, np);
+            load_c(tiles.map(|t| t.cast_const()), ldc * 4, shape);
         }
         let lda = job.a.per_row * 64;
         let a0 = job.a.row(i0).add(steps.start).cast::<u8>();
         let a1 = job.a.row(i0 + 16).add(steps.start).cast::<u8>();
         let b0 = job.b.panel(p).add(steps.start * 16).cast::<u8>();
         let n = steps.len();
-        if np == 2 {
-            let b1 = job.b.panel(p + 1).add(steps.start * 16).cast::<u8>();
-            dot2(a0, a1, lda, b0, b1, n);
-        } else {
-            dot1(a0, a1, lda, b0, n);
+        let b1 = job.b.panel(p + np - 1).add(steps.start * 16).cast::<u8>();
+        match (shape.two_halves, shape.two_panels) {
+            (true, true) => dot2(a0, a1, lda, b0, b1, n),
+            (true, false) => dot1(a0, a1, lda, b0, n),
+            // The last block of rows, 16 or fewer: half the products.
+            (false, true) => dot2_half(a0, lda, b0, b1, n),
+            (false, false) => dot1_half(a0, lda, b0, n),
         }
-        store_c(tiles, ldc * 4, np);
+        store_c(tiles, ldc * 4, shape);
         if !full {
             for r in 0..rows {
                 std::ptr::copy_nonoverlapping(c.add(r * ldc), out.at(i0 + r, j0), cols);
@@ -149,44 +155,64 @@ unsafe fn block(
     }
 }
 
-/// Loads accumulator tiles 0-3 (rows 0-15 and 16-31 of panels 0 and 1; 0 and 2 alone when
-/// `np` is 1) from `c`, rows `stride` bytes apart.
-unsafe fn load_c(c: [*const f32; 4], stride: usize, np: usize) {
+/// Which accumulator tiles a block uses: 0 and 1 hold rows 0-15 of panels 0 and 1, 2 and 3
+/// rows 16-31; a block of one panel leaves out 1 and 3, one of 16 rows or fewer 2 and 3.
+#[derive(Clone, Copy)]
+struct Shape {
+    two_panels: bool,
+    two_halves: bool,
+}
+
+/// Loads the shape's accumulator tiles from `c` (tile t from `c[t]`), rows `stride` bytes
+/// apart.
+unsafe fn load_c(c: [*const f32; 4], stride: usize, shape: Shape) {
     unsafe {
-        asm!(
-            "tileloadd tmm0, [{c0} + {s}*1]",
-            "tileloadd tmm2, [{c2} + {s}*1]",
-            c0 = in(reg) c[0], c2 = in(reg) c[2], s = in(reg) stride,
-            options(nostack, readonly)
-        );
-        if np == 2 {
-            asm!(
-                "tileloadd tmm1, [{c1} + {s}*1]",
-                "tileloadd tmm3, [{c3} + {s}*1]",
-                c1 = in(reg) c[1], c3 = in(reg) c[3], s = in(reg) stride,
-                options(nostack, readonly)
-            );
+        load_tile::<0>(c[0], stride);
+        if shape.two_panels {
+            load_tile::<1>(c[1], stride);
+        }
+        if shape.two_halves {
+            load_tile::<2>(c[2], stride);
+            if shape.two_panels {
+                load_tile::<3>(c[3], stride);
+            }
         }
     }
 }
 
 /// Stores the accumulator tiles [`load_c`] loads.
-unsafe fn store_c(c: [*mut f32; 4], stride: usize, np: usize) {
+unsafe fn store_c(c: [*mut f32; 4], stride: usize, shape: Shape) {
+    unsafe {
+        store_tile::<0>(c[0], stride);
+        if shape.two_panels {
+            store_tile::<1>(c[1], stride);
+        }
+        if shape.two_halves {
+            store_tile::<2>(c[2], stride);
+            if shape.two_panels {
+                store_tile::<3>(c[3], stride);
+            }
+        }
+    }
+}
+
+unsafe fn load_tile<const T: u8>(p: *const f32, stride: usize) {
     unsafe {
         asm!(
-            "tilestored [{c0} + {s}*1], tmm0",
-            "tilestored [{c2} + {s}*1], tmm2",
-            c0 = in(reg) c[0], c2 = in(reg) c[2], s = in(reg) stride,
+            "tileloadd tmm{t}, [{p} + {s}*1]",
+            t = const T, p = in(reg) p, s = in(reg) stride,
+            options(nostack, readonly)
+        );
+    }
+}
+
+unsafe fn store_tile<const T: u8>(p: *mut f32, stride: usize) {
+    unsafe {
+        asm!(
+            "tilestored [{p} + {s}*1], tmm{t}",
+            t = const T, p = in(reg) p, s = in(reg) stride,
             options(nostack)
         );
-        if np == 2 {
-            asm!(
-                "tilestored [{c1} + {s}*1], tmm1",
-                "tilestored [{c3} + {s}*1], tmm3",
-                c1 = in(reg) c[1], c3 = in(reg) c[3], s = in(reg) stride,
-                options(nostack)
-            );
-        }
     }
 }
 
@@ -253,6 +279,54 @@ unsafe fn dot1(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, n: usize
             "jnz 2b",
             a0 = inout(reg) a0 => _,
             a1 = inout(reg) a1 => _,
+            b0 = inout(reg) b0 => _,
+            n = inout(reg) n => _,
+            lda = in(reg) lda,
+            ldb = in(reg) 64usize,
+            options(nostack, readonly)
+        );
+    }
+}
+
+/// [`dot2`] for rows 0-15 alone, into tiles 0 and 1.
+unsafe fn dot2_half(a0: *const u8, lda: usize, b0: *const u8, b1: *const u8, n: usize) {
+    unsafe {
+        asm!(
+            "2:",
+            "tileloadd tmm4, [{a0} + {lda}*1]",
+            "tileloadd tmm6, [{b0} + {ldb}*1]",
+            "tileloadd tmm7, [{b1} + {ldb}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "add {a0}, 64",
+            "add {b0}, 1024",
+            "add {b1}, 1024",
+            "dec {n}",
+            "jnz 2b",
+            a0 = inout(reg) a0 => _,
+            b0 = inout(reg) b0 => _,
+            b1 = inout(reg) b1 => _,
+            n = inout(reg) n => _,
+            lda = in(reg) lda,
+            ldb = in(reg) 64usize,
+            options(nostack, readonly)
+        );
+    }
+}
+
+/// [`dot1`] for rows 0-15 alone, into tile 0.
+unsafe fn dot1_half(a0: *const u8, lda: usize, b0: *const u8, n: usize) {
+    unsafe {
+        asm!(
+            "2:",
+            "tileloadd tmm4, [{a0} + {lda}*1]",
+            "tileloadd tmm6, [{b0} + {ldb}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "add {a0}, 64",
+            "add {b0}, 1024",
+            "dec {n}",
+            "jnz 2b",
+            a0 = inout(reg) a0 => _,
             b0 = inout(reg) b0 => _,
             n = inout(reg) n => _,
             lda = in(reg) lda,

@@ -46,7 +46,7 @@ pub struct BenchModelArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [Precision::F32])]
     pub precision: Vec<Precision>,
     /// Print one JSON array of rows (model, size, frames, tokens, precision, time_s,
-    /// peak_rss_mib) instead of the table.
+    /// peak_rss_mib, peak_reset, weights_mib) instead of the table.
     #[arg(long)]
     pub json: bool,
 }
@@ -88,12 +88,19 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
             let cfg = AumConfig::preset(size)
                 .with_context(|| format!("unknown size `{size}` (tiny, small, base)"))?;
             for &precision in &args.precision {
+                memory::release_freed_memory();
+                let before = memory::rss_mib()?;
                 let model = aum_model::random_untracked(&Device::Cpu, |vb| {
                     Ok(AumModel::new(cfg.clone(), vb)?)
                 })?
                 .with_precision(precision)?;
+                memory::release_freed_memory();
+                let weights_mib = memory::rss_mib()? - before;
                 for &frames in &args.frames {
-                    let row = measure(&model, size, frames, args.iters)?;
+                    let row = Row {
+                        weights_mib,
+                        ..measure(&model, size, frames, args.iters)?
+                    };
                     if !args.json {
                         print_row(&row);
                     }
@@ -124,6 +131,8 @@ pub struct Row {
     pub peak_rss_mib: f64,
     /// Whether the peak covers the forward pass alone (false: the whole process).
     pub peak_reset: bool,
+    /// What the loaded model holds resident (RSS after loading minus before), MiB.
+    pub weights_mib: f64,
 }
 
 fn print_row(row: &Row) {
@@ -134,7 +143,7 @@ fn print_row(row: &Row) {
             format!("{:.1}x faster", p / row.time_s)
         });
     println!(
-        "{:6} {:>9} {:7} {:7} {:10.3} {:12.0} {:13.0}{} {pytorch:>14}",
+        "{:6} {:>9} {:7} {:7} {:10.3} {:12.0} {:13.0}{} {:14.0} {pytorch:>14}",
         row.size,
         row.precision,
         row.frames,
@@ -142,7 +151,8 @@ fn print_row(row: &Row) {
         row.time_s,
         row.time_s * 1e6 / row.tokens as f64,
         row.peak_rss_mib,
-        if row.peak_reset { "   " } else { " (*)" }
+        if row.peak_reset { "   " } else { " (*)" },
+        row.weights_mib,
     );
 }
 
@@ -167,6 +177,7 @@ fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<
         time_s: secs,
         peak_rss_mib: memory::peak_rss_mib()?,
         peak_reset: reset,
+        weights_mib: 0.0,
     })
 }
 
