@@ -8,7 +8,7 @@
 #      through autograd, AuM tokens/CLS features/logits, AST logits, against the fixtures),
 #   2. `aum bench scan --cuda`: a cross-check against the CPU backend (f16/bf16 inputs,
 #      reverse, groups, h0) and the scan timings with the achieved memory bandwidth,
-#   3. `aum bench model --cuda`: AuM-Base at 1024 and 8192 frames, batch 1 and 16.
+#   3. `aum bench model --cuda`: AuM-Base at 1024 and 8192 frames, batch 1 and 16, f32 and bf16.
 # Every step is time-bounded; the whole script stops within $GPU_CHECK_SECONDS (default 450).
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -82,8 +82,8 @@ step 40 ./aum bench scan --cuda --d-inner 1536 --len 4096,16384 --batch 1,8 --dt
   --iters 5 $peak_arg || echo "bf16 scan bench did not finish (rc $?)"
 
 echo "== model benchmark (aum bench model --cuda)"
-step 120 ./aum bench model --cuda --size base --frames 1024,8192 --batch 1,16 --iters 3 \
-  || echo "model bench did not finish (rc $?)"
+step 150 ./aum bench model --cuda --size base --frames 1024,8192 --batch 1,16 --iters 3 \
+  --precision f32,bf16 || echo "model bench did not finish (rc $?)"
 
 # Kernel-level times, where a profiler is installed (the bench times above include candle's
 # allocations and launches).

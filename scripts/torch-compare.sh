@@ -21,7 +21,7 @@ echo "== GEMMs: PyTorch (GFLOP/s), then ours"
 
 for t in $tokens; do
   frames=$((2 * t))
-  iters=$((t > 1024 ? 1 : 5))
+  iters=$((t > 1024 ? 2 : 10))
   echo "== $t patch tokens ($frames frames): HF AST-Base in PyTorch, then ours (AuM-Base and AST-Base)"
   "$py" "$baseline" ast --frames "$frames" --stride 16 --iters "$iters"
   "$aum" bench compare --size base --tokens "$t" --precision f32,bf16 --iters "$iters" --json

@@ -282,6 +282,7 @@ impl CustomOp2 for MatMulFresh {
             gemm::Parallelism::None
         };
         let mut out: Vec<f32> = Vec::with_capacity(m * n);
+        crate::storage::huge_pages(&mut out);
         // SAFETY: x holds m·k floats with row stride k, w k·n with row stride n, and `out` has
         // room for m·n with row stride n; with `read_dst` false gemm writes every element of
         // the destination without reading it, so all m·n are initialised before `set_len`.

@@ -168,6 +168,7 @@ impl PackedBf16 {
         }
         let a = PackedRows::new(x, (m, k, ld), self.kp(), parallel);
         let mut y: Vec<f32> = Vec::with_capacity(m * n);
+        crate::storage::huge_pages(&mut y);
         let job = Job {
             a: &a,
             b: self,
