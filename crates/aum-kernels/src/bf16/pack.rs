@@ -50,11 +50,18 @@ pub(crate) fn widen(bits: u16) -> f32 {
 /// columns `j` — the layout AMX's `TDPBF16PS` and AVX512-BF16's `VDPBF16PS` take their right
 /// operand in ("VNNI pairs"). `k` is padded with zeros to a multiple of 32 (one tile's depth),
 /// `n` to whole panels. Half the memory of the f32 matrix.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PackedBf16 {
     lines: Vec<Line>,
     k: usize,
     n: usize,
+}
+
+/// The shape only, as candle prints tensors (not the megabytes of a weight).
+impl std::fmt::Debug for PackedBf16 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedBf16[{}, {}; bf16]", self.k, self.n)
+    }
 }
 
 impl PackedBf16 {
