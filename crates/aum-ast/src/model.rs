@@ -34,7 +34,7 @@ impl Norm {
 
     fn forward(&self, x: &Tensor, eps: f64, train: bool) -> Result<Tensor> {
         match train {
-            false => candle_nn::ops::layer_norm(x, &self.w, &self.b, eps as f32),
+            false => aum_kernels::layer_norm(x, &self.w, &self.b, eps as f32),
             true => candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, eps as f32),
         }
     }

@@ -178,6 +178,82 @@ pub fn softmax_rows(data: &mut [f32], width: usize) {
     crate::isa::dispatch!(body(data, width))
 }
 
+/// RMSNorm of each row of `width` values of `src` into `dst`: `x / sqrt(mean(x²) + eps) · w`,
+/// the sum of squares in 16 lanes (a single running sum, as candle's, is a chain of dependent
+/// adds that never vectorises) and one reciprocal per row instead of a division per element.
+///
+/// # Panics
+/// If `src` and `dst` differ in length, or it is not a multiple of `weight.len()`.
+pub fn rms_norm_rows(src: &[f32], weight: &[f32], eps: f32, dst: &mut [f32]) {
+    let width = weight.len();
+    assert!(
+        src.len() == dst.len() && width > 0 && src.len().is_multiple_of(width),
+        "rms_norm_rows: ragged rows"
+    );
+    #[inline(always)]
+    fn body<M: Madd>(src: &[f32], weight: &[f32], eps: f32, dst: &mut [f32]) {
+        let width = weight.len();
+        for (row, out) in src.chunks_exact(width).zip(dst.chunks_exact_mut(width)) {
+            let sum2 = fold_lanes_map(row, |v| v * v);
+            let inv = 1.0 / (sum2 / width as f32 + eps).sqrt();
+            for ((o, &x), &w) in out.iter_mut().zip(row).zip(weight) {
+                *o = x * inv * w;
+            }
+        }
+    }
+    crate::isa::dispatch!(body(src, weight, eps, dst))
+}
+
+/// LayerNorm of each row of `width` values of `src` into `dst`, as candle's CPU kernel computes
+/// it (`var = mean(x²) - mean²`, then `(x - mean) / sqrt(var + eps) · w + b`), with both sums in
+/// 16 lanes.
+///
+/// # Panics
+/// If `src` and `dst` differ in length, it is not a multiple of `weight.len()`, or `bias`
+/// differs from `weight` in length.
+pub fn layer_norm_rows(src: &[f32], (weight, bias): (&[f32], &[f32]), eps: f32, dst: &mut [f32]) {
+    let width = weight.len();
+    assert!(
+        src.len() == dst.len()
+            && width > 0
+            && bias.len() == width
+            && src.len().is_multiple_of(width),
+        "layer_norm_rows: ragged rows"
+    );
+    #[inline(always)]
+    fn body<M: Madd>(src: &[f32], (weight, bias): (&[f32], &[f32]), eps: f32, dst: &mut [f32]) {
+        let n = weight.len() as f32;
+        for (row, out) in src
+            .chunks_exact(weight.len())
+            .zip(dst.chunks_exact_mut(weight.len()))
+        {
+            let mean = fold_lanes_map(row, |v| v) / n;
+            let var = fold_lanes_map(row, |v| v * v) / n - mean * mean;
+            let inv_std = 1.0 / (var + eps).sqrt();
+            for (((o, &x), &w), &b) in out.iter_mut().zip(row).zip(weight).zip(bias) {
+                *o = (x - mean) * inv_std * w + b;
+            }
+        }
+    }
+    crate::isa::dispatch!(body(src, (weight, bias), eps, dst))
+}
+
+/// The sum of `g(v)` over `values`, in 16 independent lanes.
+#[inline(always)]
+fn fold_lanes_map(values: &[f32], g: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += g(v);
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *l += g(v);
+    }
+    lanes.into_iter().sum()
+}
+
 /// Folds `values` with `f` into 16 independent lanes, then the lanes into one value.
 #[inline(always)]
 fn fold_lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {

@@ -9,8 +9,9 @@
 //!   [`handing_over`], the `VarBuilder` that moves a checkpoint's tensors into it one by one;
 //! - [`conv_silu`]: the depthwise causal / anti-causal conv + SiLU of a Mamba branch, fused,
 //!   with its backward pass;
-//! - [`fastmath`]: vectorisable `exp`, `softplus`, `sigmoid`, `erf`, and in-place softmax and
-//!   GELU over slices, and [`softmax_last_dim_in_place`] / [`gelu_erf_in_place`] over tensors;
+//! - [`fastmath`]: vectorisable `exp`, `softplus`, `sigmoid`, `erf`, softmax, GELU, RMSNorm and
+//!   LayerNorm over slices; over tensors [`softmax_last_dim_in_place`], [`gelu_erf_in_place`],
+//!   [`add_in_place`], [`rms_norm`] and [`layer_norm`];
 //! - [`spectrogram_patches`]: the 16x16 patch gather both models start with;
 //! - [`bilinear_matrix`]: torch's antialiased bilinear resize along one axis (positional
 //!   embeddings on another grid).
@@ -34,7 +35,9 @@ pub use aum_core::Precision;
 pub use bf16::PackedBf16;
 pub use conv::{conv_silu, ConvSide};
 pub use dense::{dense, handing_over, Dense};
-pub use inplace::{add_in_place, gelu_erf_in_place, softmax_last_dim_in_place};
+pub use inplace::{
+    add_in_place, gelu_erf_in_place, layer_norm, rms_norm, softmax_last_dim_in_place,
+};
 pub use interp::bilinear_matrix;
 pub use isa::{Isa, ISA_ENV};
 pub use matmul::matmul;

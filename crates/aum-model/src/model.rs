@@ -191,7 +191,7 @@ impl AumModel {
     pub fn encode(&self, seq: &Tensor, train: bool) -> Result<Tensor> {
         let eps = self.cfg.norm_eps as f32;
         let rms = |x: &Tensor, w: &Tensor| match train {
-            false => candle_nn::ops::rms_norm(x, w, eps),
+            false => aum_kernels::rms_norm(x, w, eps),
             true => candle_nn::ops::rms_norm_slow(x, w, eps),
         };
         let mut residual: Option<Tensor> = None;
