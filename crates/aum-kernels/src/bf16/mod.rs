@@ -179,6 +179,8 @@ impl PackedBf16 {
                 n,
             },
         };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = isa; // one kernel there
         let run = |task: &Task| {
             #[cfg(target_arch = "x86_64")]
             match isa {

@@ -190,6 +190,7 @@ impl Unwritten {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Flags {
     pub softplus: bool,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub short_decay: bool,
 }
 
