@@ -9,10 +9,10 @@ use aum_core::Precision;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Device, Error, Layout, Module, Result, Shape, Tensor,
 };
-
-use crate::PackedBf16;
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
+
+use crate::PackedBf16;
 
 /// `y = x · Wᵀ (+ b)` for a weight `W` of shape (out, in), as upstream stores it.
 ///
