@@ -1,12 +1,22 @@
 //! What several commands load: a checkpoint of either family (or a training run's state, or
-//! the bundled model), a label set by path or name, an input tensor, the audio files of folders.
+//! the bundled model) and how to run it, a label set by path or name, an input tensor, the
+//! audio files of folders.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use aum_core::LabelSet;
-use aum_model::{Checkpoint, Classifier};
+use aum_model::{Checkpoint, Classifier, Precision};
 use candle_core::{Device, Tensor};
+
+/// How the commands that run a model run it (`--precision`).
+#[derive(clap::Args, Debug)]
+pub struct ModelRun {
+    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
+    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
+}
 
 /// The bundled model: an Audio Mamba trained from scratch on spoken digits (docs/results.md),
 /// compiled into the binary so `aum classify` works from any folder without flags.

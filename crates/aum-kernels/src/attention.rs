@@ -9,6 +9,7 @@ use aum_core::Precision;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::bf16::Out;
 use crate::PackedBf16;
 
 /// Most score floats one task holds. In bf16, 512 KiB: a block's scores, probabilities and
@@ -44,21 +45,6 @@ pub fn attention(
 struct Attention {
     heads: usize,
     precision: Precision,
-}
-
-/// The (batch, tokens, width) output that tasks fill in disjoint blocks.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: each task writes its own rows and head columns only.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// The element `offset` floats in (the whole struct is captured: a raw pointer is not Sync).
-    fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: the callers' offsets lie inside the output.
-        unsafe { self.0.add(offset) }
-    }
 }
 
 /// One task: batch item, head, and its block of query rows.
@@ -102,7 +88,8 @@ impl CustomOp3 for Attention {
         }
         let dh = d / self.heads;
         let mut out: Vec<f32> = Vec::with_capacity(b * l * d);
-        let ptr = Out(out.as_mut_ptr());
+        // Rows are (batch item, token) pairs, columns the width.
+        let dst = Out::new(out.as_mut_ptr(), b * l, d);
         // Blocks of whole 32-row tiles where possible, as even as the count allows.
         let per_head = (TASKS_PER_THREAD * rayon::current_num_threads()).div_ceil(b * self.heads);
         let most = (score_floats(self.precision) / l.max(1) / 32 * 32).max(32);
@@ -141,7 +128,7 @@ impl CustomOp3 for Attention {
             let (k, v) = (&k[base..], &v[base..]);
             // SAFETY: rows `t.rows` of batch item `t.batch`, columns of head `t.head`, lie in
             // the b·l·d output, and no other task writes them.
-            let dst = ptr.at(at);
+            let dst = dst.at(t.batch * l + t.rows.start, t.head * dh);
             match self.precision {
                 Precision::F32 => f32_block(&geometry, &q[at..], k, v, t.rows.len(), dst),
                 Precision::Bf16 => {

@@ -122,16 +122,13 @@ impl candle_core::CustomOp3 for LayerNorm {
         bs: &candle_core::CpuStorage,
         bl: &Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        use rayon::prelude::*;
         let x = crate::storage::f32_slice(xs, xl, "layer norm")?;
         let w = crate::storage::f32_slice(ws, wl, "layer norm")?;
         let b = crate::storage::f32_slice(bs, bl, "layer norm")?;
-        let mut out = vec![0f32; x.len()];
-        let chunk = 16 * w.len().max(1);
-        out.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .for_each(|(o, x)| crate::fastmath::layer_norm_rows(x, (w, b), self.0, o));
-        Ok((candle_core::CpuStorage::F32(out), xl.shape().clone()))
+        let out = normalise_rows(x, w.len(), |x, o| {
+            crate::fastmath::layer_norm_rows(x, (w, b), self.0, o)
+        });
+        Ok((out, xl.shape().clone()))
     }
 }
 
@@ -149,17 +146,29 @@ impl candle_core::CustomOp2 for RmsNorm {
         ws: &candle_core::CpuStorage,
         wl: &Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        use rayon::prelude::*;
         let x = crate::storage::f32_slice(xs, xl, "rms norm")?;
         let w = crate::storage::f32_slice(ws, wl, "rms norm")?;
-        let mut out = vec![0f32; x.len()];
-        // 16 rows per task, as the softmax.
-        let chunk = 16 * w.len().max(1);
-        out.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .for_each(|(o, x)| crate::fastmath::rms_norm_rows(x, w, self.0, o));
-        Ok((candle_core::CpuStorage::F32(out), xl.shape().clone()))
+        let out = normalise_rows(x, w.len(), |x, o| {
+            crate::fastmath::rms_norm_rows(x, w, self.0, o)
+        });
+        Ok((out, xl.shape().clone()))
     }
+}
+
+/// A fresh buffer of `x`'s size filled by `norm(rows, out)` on blocks of 16 rows of `width`
+/// (as the softmax's tasks), on the thread pool.
+fn normalise_rows(
+    x: &[f32],
+    width: usize,
+    norm: impl Fn(&[f32], &mut [f32]) + Sync,
+) -> candle_core::CpuStorage {
+    use rayon::prelude::*;
+    let mut out = vec![0f32; x.len()];
+    let chunk = 16 * width.max(1);
+    out.par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk))
+        .for_each(|(o, x)| norm(x, o));
+    candle_core::CpuStorage::F32(out)
 }
 
 /// Softmax over the last dimension of a fresh CPU tensor, in place and with the vectorised

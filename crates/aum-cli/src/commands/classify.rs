@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use aum_fbank::decode_file;
 use aum_model::labels::LabelSource;
-use aum_model::{Activation, Aggregate, Classifier, Precision, Window};
+use aum_model::{Activation, Aggregate, Classifier, Window};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::loaders::{audio_files, load_checkpoint, load_labels, with_frames};
+use crate::loaders::{audio_files, load_checkpoint, load_labels, with_frames, ModelRun};
 use crate::plot;
 
 #[derive(clap::Args, Debug)]
@@ -71,17 +71,15 @@ pub struct ClassifyArgs {
     /// Timeline plot: a PNG of the top classes' scores over time (one input file).
     #[arg(long, requires = "window")]
     pub plot: Option<PathBuf>,
-    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
-    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub run: ModelRun,
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<()> {
     let mut clf = Classifier::new(
         load_checkpoint(args.checkpoint.as_deref())?,
         &Device::Cpu,
-        args.precision,
+        args.run.precision,
     )?;
     if let Some(spec) = &args.labels {
         clf = clf.with_labels(load_labels(spec)?)?;

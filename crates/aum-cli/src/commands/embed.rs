@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use aum_core::{AudioClassifier, Precision};
+use aum_core::AudioClassifier;
 use aum_fbank::decode_file;
 use aum_model::Classifier;
 use candle_core::{Device, Tensor};
 
-use crate::loaders::{load_checkpoint, load_input, with_frames};
+use crate::loaders::{load_checkpoint, load_input, with_frames, ModelRun};
 
 #[derive(clap::Args, Debug)]
 pub struct EmbedArgs {
@@ -37,10 +37,8 @@ pub struct EmbedArgs {
     /// Tensor mode: where to write `embedding` (B, D) (safetensors).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
-    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub run: ModelRun,
 }
 
 pub fn run(args: &EmbedArgs) -> Result<()> {
@@ -48,7 +46,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     if let (Some(input), Some(output)) = (&args.input, &args.output) {
         let model = ckpt
             .into_model(&Device::Cpu)?
-            .with_precision(args.precision)?;
+            .with_precision(args.run.precision)?;
         let x = load_input(input, &args.tensor, &Device::Cpu)?;
         let embedding = model.embed(&x)?;
         println!(
@@ -64,7 +62,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         .out
         .as_deref()
         .context("--out is needed with audio files")?;
-    let mut clf = Classifier::new(ckpt, &Device::Cpu, args.precision)?;
+    let mut clf = Classifier::new(ckpt, &Device::Cpu, args.run.precision)?;
     clf = with_frames(clf, args.frames.as_deref())?;
     let (mut rows, mut names, mut failed) = (Vec::new(), Vec::new(), 0);
     for path in &args.files {

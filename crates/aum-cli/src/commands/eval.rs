@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use aum_core::{LabelSet, Precision};
+use aum_core::LabelSet;
 use aum_data::{open, prepare, FeatureCache, PrepareOptions};
 use aum_train::{evaluate, Loss};
 use candle_core::Device;
 use serde_json::json;
 
-use crate::loaders::load_checkpoint;
+use crate::loaders::{load_checkpoint, ModelRun};
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -36,10 +36,8 @@ pub struct EvalArgs {
     /// Feature cache folder.
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
-    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub run: ModelRun,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -64,7 +62,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     let model = ckpt
         .into_model(&Device::Cpu)?
-        .with_precision(args.precision)?;
+        .with_precision(args.run.precision)?;
     let e = evaluate(
         &model,
         &data,

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use aum_core::{AudioClassifier, Precision};
+use aum_core::AudioClassifier;
 use candle_core::Device;
 
-use crate::loaders::{load_checkpoint, load_input};
+use crate::loaders::{load_checkpoint, load_input, ModelRun};
 
 #[derive(clap::Args, Debug)]
 pub struct LogitsArgs {
@@ -26,10 +26,8 @@ pub struct LogitsArgs {
     /// Run on CUDA device 0 (builds with the `cuda` feature).
     #[arg(long)]
     pub cuda: bool,
-    /// Precision of the matrix products: f32 (exact to the official models) or bf16 (weights
-    /// in bf16, products on AMX / AVX512-BF16 or tensor cores, sums and the rest in f32).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub run: ModelRun,
 }
 
 pub fn run(args: &LogitsArgs) -> Result<()> {
@@ -40,7 +38,7 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
     };
     let model = load_checkpoint(Some(&args.checkpoint))?
         .into_model(&device)?
-        .with_precision(args.precision)?;
+        .with_precision(args.run.precision)?;
     let x = load_input(&args.input, &args.tensor, &device)?;
     let logits = model.logits(&x)?.to_device(&Device::Cpu)?;
     aum_io::save_safetensors(

@@ -72,7 +72,8 @@ impl PackedRows {
     }
 }
 
-/// The (m, n) row-major f32 output that the tasks fill in disjoint blocks.
+/// An (m, n) row-major f32 output that parallel tasks fill in disjoint blocks (the GEMM's, and
+/// attention's (batch·tokens, width)).
 #[derive(Clone, Copy)]
 pub(crate) struct Out {
     ptr: *mut f32,
@@ -80,11 +81,16 @@ pub(crate) struct Out {
     pub n: usize,
 }
 
-// SAFETY: tasks write disjoint blocks of the output (see `run`).
+// SAFETY: the tasks that share one write disjoint blocks of it.
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
 impl Out {
+    /// The output at `ptr`, which must have room for m·n floats.
+    pub fn new(ptr: *mut f32, m: usize, n: usize) -> Self {
+        Self { ptr, m, n }
+    }
+
     /// Element (i, j).
     pub fn at(&self, i: usize, j: usize) -> *mut f32 {
         debug_assert!(i < self.m && j < self.n);
@@ -173,11 +179,7 @@ impl PackedBf16 {
             a: &a,
             b: self,
             bias: &padded,
-            out: Out {
-                ptr: y.as_mut_ptr(),
-                m,
-                n,
-            },
+            out: Out::new(y.as_mut_ptr(), m, n),
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = isa; // one kernel there

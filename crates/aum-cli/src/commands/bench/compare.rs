@@ -42,7 +42,7 @@ pub struct BenchCompareArgs {
 }
 
 /// One model at one point of the study.
-#[derive(Clone, Copy, serde::Serialize)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Measured {
     /// Median seconds of a forward pass.
     pub time_s: f64,
@@ -171,16 +171,7 @@ fn in_child(
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let parsed: Option<Measured> = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            Some(Measured {
-                time_s: v["time_s"].as_f64()?,
-                peak_rss_mib: v["peak_rss_mib"].as_f64()?,
-                extra_mib: v["extra_mib"].as_f64()?,
-            })
-        });
-    parsed.with_context(|| format!("unexpected measurement output `{text}`"))
+    serde_json::from_str(&text).with_context(|| format!("unexpected measurement output `{text}`"))
 }
 
 /// Builds the model with random weights in `precision` and measures it at `tokens` patch

@@ -97,10 +97,7 @@ pub fn run(args: &BenchModelArgs) -> Result<()> {
                 memory::release_freed_memory();
                 let weights_mib = memory::rss_mib()? - before;
                 for &frames in &args.frames {
-                    let row = Row {
-                        weights_mib,
-                        ..measure(&model, size, frames, args.iters)?
-                    };
+                    let row = measure(&model, (size, weights_mib), frames, args.iters)?;
                     if !args.json {
                         print_row(&row);
                     }
@@ -156,7 +153,13 @@ fn print_row(row: &Row) {
     );
 }
 
-fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<Row> {
+/// The forward at `frames`, for a model of `size` holding `weights_mib`.
+fn measure(
+    model: &AumModel,
+    (size, weights_mib): (&str, f64),
+    frames: usize,
+    iters: usize,
+) -> Result<Row> {
     let cfg = model.config();
     let (fp, tp) = cfg.grid_for(frames);
     let tokens = fp * tp + 1;
@@ -177,7 +180,7 @@ fn measure(model: &AumModel, size: &str, frames: usize, iters: usize) -> Result<
         time_s: secs,
         peak_rss_mib: memory::peak_rss_mib()?,
         peak_reset: reset,
-        weights_mib: 0.0,
+        weights_mib,
     })
 }
 

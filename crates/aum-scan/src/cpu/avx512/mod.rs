@@ -364,13 +364,20 @@ unsafe fn lanes(v: __m512, width: usize) -> [f32; LANES] {
 /// `exp(dt·A)` costs a multiply, a clamp, the split, five FMAs and a scale.
 #[inline(always)]
 unsafe fn exp2(x: __m512) -> __m512 {
+    unsafe { exp2_by(&EXP2_POLY, x) }
+}
+
+/// `2^x` with `poly` (highest degree first) for `2^f` on [0, 1): the clamp, split and scale of
+/// [`exp2`] and [`exp2_short`].
+#[inline(always)]
+unsafe fn exp2_by(poly: &[f32], x: __m512) -> __m512 {
     // `max(c, x)` returns x when x is NaN, so the clamp keeps NaN.
     let x = _mm512_max_ps(_mm512_set1_ps(-126.0), x);
     // Splitting at the nearest integer instead (f in [-1/2, 1/2]) needs `k = x - f` for the
     // scale: one instruction more, and slower in `benches/recurrence.c` (docs/kernels.md).
     let f = _mm512_reduce_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(x);
-    let mut p = _mm512_set1_ps(EXP2_POLY[0]);
-    for c in &EXP2_POLY[1..] {
+    let mut p = _mm512_set1_ps(poly[0]);
+    for c in &poly[1..] {
         p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(*c));
     }
     _mm512_scalef_ps(p, x)
@@ -383,13 +390,7 @@ unsafe fn exp2(x: __m512) -> __m512 {
 /// free at f = 1 would be off there by its whole error, 8.6e-5, a tenth of `1 - decay` at 0.999.
 #[inline(always)]
 pub(super) unsafe fn exp2_short(x: __m512) -> __m512 {
-    let x = _mm512_max_ps(_mm512_set1_ps(-126.0), x);
-    let f = _mm512_reduce_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(x);
-    let mut p = _mm512_set1_ps(EXP2_SHORT[0]);
-    for c in &EXP2_SHORT[1..] {
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(*c));
-    }
-    _mm512_scalef_ps(p, x)
+    unsafe { exp2_by(&EXP2_SHORT, x) }
 }
 
 /// `2^f` on [0, 1) to degree 3, highest first: `1 + f·(c1 + c2·f + c3·f²)` with
